@@ -1,0 +1,1 @@
+"""The Monte Carlo engine: random streams, kernels, simulate(), traces and statistics."""

@@ -1,0 +1,165 @@
+"""Per-replica random streams: xoroshiro128+ seeded by splitmix64, with a ziggurat normal.
+
+The generator is written once, in the subset of Python that numba compiles for the CPU and for
+CUDA; the kernel factory (:mod:`simlab.engine.kernel`) emits it into each backend's module.
+Because every stream is keyed by ``(seed, replica, source)`` and never shared, a replica's draws
+do not depend on the thread count, on how many replicas run beside it, or on the backend.
+
+* State: two ``uint64`` words per stream (``s[0]``, ``s[1]``), updated in place.
+* Seeding: ``splitmix64`` hashes ``seed``, then the replica index, then the source index, and
+  expands the key into the two state words (Vigna's recommended seeding for xoroshiro).
+* Normal draws: Marsaglia and Tsang's 128-layer ziggurat (J. Stat. Softw. 5(8), 2000). The
+  layer index and the signed 32-bit value come from disjoint bits of one 64-bit output (bits
+  8..14 and 32..63), which avoids the layer/value correlation of the original 32-bit version.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+
+_M1 = 2147483648.0  # 2**31
+_R = 3.442619855899  # right end of the base strip
+
+
+def ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the ziggurat tables ``(kn, wn, fn)`` for 128 layers (Marsaglia and Tsang 2000).
+
+    Returns
+    -------
+    kn : ndarray of int64, shape (128,)
+        Acceptance thresholds on the signed 32-bit value.
+    wn : ndarray of float64, shape (128,)
+        Layer widths divided by 2**31 (value scale).
+    fn : ndarray of float64, shape (128,)
+        Density ``exp(-x**2/2)`` at the layer edges.
+    """
+    kn = np.zeros(128, dtype=np.int64)
+    wn = np.zeros(128, dtype=np.float64)
+    fn = np.zeros(128, dtype=np.float64)
+    dn = _R
+    tn = dn
+    vn = 9.91256303526217e-3
+    q = vn / math.exp(-0.5 * dn * dn)
+    kn[0] = int((dn / q) * _M1)
+    kn[1] = 0
+    wn[0] = q / _M1
+    wn[127] = dn / _M1
+    fn[0] = 1.0
+    fn[127] = math.exp(-0.5 * dn * dn)
+    for i in range(126, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
+        kn[i + 1] = int((dn / tn) * _M1)
+        tn = dn
+        fn[i] = math.exp(-0.5 * dn * dn)
+        wn[i] = dn / _M1
+    return kn, wn, fn
+
+
+KN, WN, FN = ziggurat_tables()
+
+
+# The functions below are plain Python. The kernel factory (simlab.engine.kernel) copies their
+# source into one generated module per backend and decorates them there; called directly they
+# run as the pure-Python reference (numpy scalars; uint64 overflow wraps as intended).
+_KN, _WN, _FN = KN, WN, FN
+
+
+def splitmix(z):
+    """One splitmix64 step: a bijective 64-bit mixer (Steele, Lea and Flood 2014)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def seed_stream(seed, replica, source, s):
+    """Seed the two state words ``s`` of the stream keyed by ``(seed, replica, source)``."""
+    key = splitmix(np.uint64(seed))
+    key = splitmix(key ^ np.uint64(replica))
+    key = splitmix(key ^ (np.uint64(source) * np.uint64(0xD1B54A32D192ED03)))
+    s[0] = splitmix(key)
+    s[1] = splitmix(key ^ np.uint64(0x6A09E667F3BCC909))
+    if s[0] == np.uint64(0) and s[1] == np.uint64(0):
+        s[1] = np.uint64(1)
+
+
+def next_u64(s):
+    """xoroshiro128+ (Blackman and Vigna 2018, parameters 24, 16, 37): next 64-bit output."""
+    s0 = s[0]
+    s1 = s[1]
+    result = s0 + s1
+    s1 = s1 ^ s0
+    s[0] = ((s0 << np.uint64(24)) | (s0 >> np.uint64(40))) ^ s1 ^ (s1 << np.uint64(16))
+    s[1] = (s1 << np.uint64(37)) | (s1 >> np.uint64(27))
+    return result
+
+
+def uniform(s):
+    """A uniform double in (0, 1] (never 0, so its log is finite), from the top 53 bits."""
+    return (np.float64(next_u64(s) >> np.uint64(11)) + 1.0) * (1.0 / 9007199254740992.0)
+
+
+def normal(s):
+    """A standard normal by the 128-layer ziggurat (Marsaglia and Tsang 2000)."""
+    while True:
+        u = next_u64(s)
+        iz = np.int64((u >> np.uint64(8)) & np.uint64(127))
+        hz = np.int64(u >> np.uint64(32)) - 2147483648
+        ahz = hz if hz >= 0 else -hz
+        if ahz < _KN[iz]:
+            return hz * _WN[iz]
+        if iz == 0:
+            while True:
+                x = -math.log(uniform(s)) * 0.2904764
+                y = -math.log(uniform(s))
+                if y + y >= x * x:
+                    break
+            if hz > 0:
+                return 3.442620 + x
+            return -3.442620 - x
+        x = hz * _WN[iz]
+        if _FN[iz] + uniform(s) * (_FN[iz - 1] - _FN[iz]) < math.exp(-0.5 * x * x):
+            return x
+
+
+#: The generator's functions, in the order the kernel factory emits them.
+RNG_FUNCTIONS = (splitmix, seed_stream, next_u64, uniform, normal)
+
+
+def draw_normals(seed: int, replica: int, n: int, source: int = 0) -> np.ndarray:
+    """Draw ``n`` standard normals from the stream ``(seed, replica, source)``.
+
+    The engine's exact draws, compiled with numba (for tests and for users who want them).
+
+    Parameters
+    ----------
+    seed, replica, source : int
+        The stream key; all must be non-negative.
+    n : int
+        Number of draws.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    for name, v in (("seed", seed), ("replica", replica), ("source", source), ("n", n)):
+        if int(v) < 0:
+            raise ValueError(f"{name} must be >= 0, got {v}")
+    from simlab.engine.kernel import load_module
+
+    return load_module("draw", "numba").draw(int(seed), int(replica), int(source), int(n))
+
+
+def draw_normals_source():
+    """Source of the ``draw`` kernel used by :func:`draw_normals` (module-level for caching)."""
+    return (
+        "@numba.njit(cache=True)\n"
+        "def draw(seed, replica, source, n):\n"
+        "    s = np.zeros(2, dtype=np.uint64)\n"
+        "    seed_stream(seed, replica, source, s)\n"
+        "    out = np.empty(n)\n"
+        "    for i in range(n):\n"
+        "        out[i] = normal(s)\n"
+        "    return out\n"
+    )

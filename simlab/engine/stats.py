@@ -1,0 +1,203 @@
+"""Statistics over replicas and the verdict rules of DESIGN.md ("Statistics").
+
+Every check declares a relative tolerance ``tol`` and a false-failure budget ``delta``; the
+critical value ``z`` comes from ``delta``, Bonferroni-corrected over the ``n`` quantities the
+check looks at (:func:`z_value`). For an upper bound ``B``:
+
+* ``holds`` when ``mean + z SE <= B (1 + tol)`` at every point checked,
+* ``violated`` when ``mean - z SE > B (1 + tol)`` at some point,
+* ``inconclusive`` otherwise.
+
+The other kinds follow the same rule: *holds* when the whole confidence region satisfies the
+statement, *violated* when the whole region contradicts it somewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+HOLDS, VIOLATED, INCONCLUSIVE = "holds", "violated", "inconclusive"
+
+
+def z_value(delta: float, n: int = 1, two_sided: bool = False) -> float:
+    """Critical value for false-failure budget ``delta`` over ``n`` checks (Bonferroni)."""
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    p = delta / n / (2 if two_sided else 1)
+    return float(stats.norm.isf(p))
+
+
+@dataclass(frozen=True)
+class Check:
+    """Result of one statistical check.
+
+    Attributes
+    ----------
+    verdict : {"holds", "violated", "inconclusive"}
+    measured : float
+        The measured value at the decisive point (worst point for bounds).
+    interval : (float, float)
+        Its confidence interval (``mean -+ z SE``).
+    theory : float
+        The bound or prediction at that point.
+    margin : float
+        Relative slack: ``(theory (1 + tol) - upper) / theory`` for an upper bound (positive
+        when it holds), and the analogue for the other kinds.
+    index : int
+        Index of the decisive point.
+    """
+
+    verdict: str
+    measured: float
+    interval: tuple
+    theory: float
+    margin: float
+    index: int = 0
+
+
+def _arr(*xs):
+    return [np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in xs]
+
+
+def upper_bound(mean, se, bound, z: float, tol: float = 0.0) -> Check:
+    """Check ``E[X] <= bound`` at every point (arrays broadcast)."""
+    mean, se, bound = np.broadcast_arrays(*_arr(mean, se, bound))
+    lim = bound * (1 + tol)
+    hi, lo = mean + z * se, mean - z * se
+    slack = (lim - hi) / np.abs(bound).clip(1e-300)
+    i = int(np.argmin(slack))
+    if np.any(lo > lim):
+        i = int(np.argmax(lo - lim))
+        v = VIOLATED
+    elif np.all(hi <= lim):
+        v = HOLDS
+    else:
+        v = INCONCLUSIVE
+    return Check(v, float(mean[i]), (float(lo[i]), float(hi[i])), float(bound[i]),
+                 float(slack[i]), i)
+
+
+def lower_bound(mean, se, bound, z: float, tol: float = 0.0) -> Check:
+    """Check ``E[X] >= bound`` at every point: holds when ``mean - z SE >= bound (1 - tol)``."""
+    mean, se, bound = np.broadcast_arrays(*_arr(mean, se, bound))
+    lim = bound * (1 - tol)
+    hi, lo = mean + z * se, mean - z * se
+    slack = (lo - lim) / np.abs(bound).clip(1e-300)
+    i = int(np.argmin(slack))
+    if np.any(hi < lim):
+        i = int(np.argmax(lim - hi))
+        v = VIOLATED
+    elif np.all(lo >= lim):
+        v = HOLDS
+    else:
+        v = INCONCLUSIVE
+    return Check(v, float(mean[i]), (float(lo[i]), float(hi[i])), float(bound[i]),
+                 float(slack[i]), i)
+
+
+def agreement(mean, se, exact, z: float, tol: float = 0.0, max_rel_se: float | None = None
+              ) -> Check:
+    """Check ``E[X] == exact`` at every point, within ``z SE + tol |exact|``.
+
+    ``violated`` when some point is off by more; ``inconclusive`` when the check is not sharp
+    enough to mean anything (``SE > max_rel_se |exact|`` somewhere); ``holds`` otherwise.
+    """
+    mean, se, exact = np.broadcast_arrays(*_arr(mean, se, exact))
+    allowed = z * se + (tol + 1e-12) * np.abs(exact)
+    dev = np.abs(mean - exact)
+    score = dev / np.where(allowed > 0, allowed, 1e-300)
+    i = int(np.argmax(score))
+    margin = float(1.0 - score[i])
+    interval = (float(mean[i] - z * se[i]), float(mean[i] + z * se[i]))
+    if np.any(dev > allowed):
+        v = VIOLATED
+    elif max_rel_se is not None and np.any(se > max_rel_se * np.abs(exact)):
+        v = INCONCLUSIVE
+    else:
+        v = HOLDS
+    return Check(v, float(mean[i]), interval, float(exact[i]), margin, i)
+
+
+def interval_check(estimate: float, lo_ci: float, hi_ci: float, lo: float, hi: float) -> Check:
+    """Check that a quantity lies in ``[lo, hi]`` given its confidence interval.
+
+    ``holds`` when the CI is inside ``[lo, hi]``, ``violated`` when it does not meet it.
+    """
+    if lo_ci >= lo and hi_ci <= hi:
+        v = HOLDS
+    elif hi_ci < lo or lo_ci > hi:
+        v = VIOLATED
+    else:
+        v = INCONCLUSIVE
+    width = max(hi - lo, 1e-300)
+    margin = min(lo_ci - lo, hi - hi_ci) / width
+    return Check(v, float(estimate), (float(lo_ci), float(hi_ci)), float((lo + hi) / 2),
+                 float(margin))
+
+
+@dataclass(frozen=True)
+class Slope:
+    """A log-log slope with its standard error and ``z``-interval."""
+
+    slope: float
+    se: float
+    intercept: float
+
+    def interval(self, z: float) -> tuple[float, float]:
+        """``slope -+ z se``."""
+        return (self.slope - z * self.se, self.slope + z * self.se)
+
+
+def loglog_slope(x, mean, se) -> Slope:
+    """Weighted least-squares slope of ``log mean`` against ``log x``.
+
+    The weights are ``1 / Var(log mean) ~ (mean / se)^2`` (delta method); the slope's standard
+    error is the weighted-LS one. Points must be positive.
+    """
+    x, mean, se = _arr(x, mean, se)
+    if np.any(x <= 0) or np.any(mean <= 0):
+        raise ValueError("loglog_slope needs positive x and mean")
+    lx, ly = np.log(x), np.log(mean)
+    var = (se / mean) ** 2
+    var = np.where(var > 0, var, np.min(var[var > 0]) if np.any(var > 0) else 1.0)
+    w = 1.0 / var
+    X = np.stack([np.ones_like(lx), lx], axis=1)
+    XtW = X.T * w
+    cov = np.linalg.inv(XtW @ X)
+    beta = cov @ (XtW @ ly)
+    return Slope(float(beta[1]), float(np.sqrt(cov[1, 1])), float(beta[0]))
+
+
+def smooth_running(curve: np.ndarray) -> np.ndarray:
+    """Spec 8.3 smoothing: the mean over the last ``max(10, t/10)`` steps (fewer at the start).
+
+    ``curve[t]`` must hold the value at every step ``t = 0..T``.
+    """
+    c = np.asarray(curve, dtype=np.float64)
+    cs = np.concatenate([[0.0], np.cumsum(c)])
+    t = np.arange(c.shape[0])
+    w = np.maximum(10, t // 10)
+    lo = np.maximum(0, t + 1 - w)
+    return (cs[t + 1] - cs[lo]) / (t + 1 - lo)
+
+
+def time_to_eps(curve: np.ndarray, eps: float, smooth: bool = True) -> float:
+    """``T_eps = min{t : E_t <= eps}`` on a per-step curve (``inf`` if never), spec 8.3."""
+    c = smooth_running(curve) if smooth else np.asarray(curve)
+    hit = np.flatnonzero(c <= eps)
+    return float(hit[0]) if hit.size else float("inf")
+
+
+def time_to_eps_interval(mean: np.ndarray, se: np.ndarray, eps: float, z: float
+                         ) -> tuple[float, float, float]:
+    """``(T_eps, lower, upper)``: ``T_eps`` of the mean curve and of ``mean -+ z SE``.
+
+    The lower curve reaches ``eps`` no later than the mean, so ``lower <= T_eps <= upper``.
+    """
+    return (time_to_eps(mean, eps), time_to_eps(mean - z * se, eps),
+            time_to_eps(mean + z * se, eps))
