@@ -65,7 +65,35 @@ def exact_metrics(task: Task, method: Method, steps: int, checkpoints=None) -> n
     method.validate(task)
     H, X, x0, C = task.quadratic_blocks()
     alpha, a_of_t = _method_params(method, task)
-    eta = float(method.step_size)
+    return exact_metrics_blocks(H, X, x0, C, alpha, a_of_t, float(method.step_size), steps,
+                                checkpoints)
+
+
+def pooled_blocks(task: Task, weights) -> tuple:
+    """Blocks of SGD on the pooled objective ``sum alpha_i f_i`` with noise ``sum alpha_i xi_i``.
+
+    Returns ``(H, X, x0, C, H_ref, X_ref)``: one task with Hessian ``Abar``, optimum
+    ``Abar^{-1} sum alpha_i A_i x_i*`` and noise covariance ``sum alpha_i alpha_j C_ij``; metrics
+    stay those of the original task 0 (``H_ref``, ``X_ref``). WGA on the task has exactly this
+    law (identity (iv) of P13).
+    """
+    from simlab.engine.model import resolve_weights
+
+    H, X, x0, C = task.quadratic_blocks()
+    alpha = resolve_weights(weights, task.n_tasks)
+    Abar = np.einsum("i,ibjk->bjk", alpha, H)
+    xbar = np.linalg.solve(Abar, np.einsum("i,ibjk,ibk->bj", alpha, H, X)[..., None])[..., 0]
+    Cp = np.einsum("i,j,ijbkl->bkl", alpha, alpha, C)
+    return Abar[None], xbar[None], x0, Cp[None, None], H[0], X[0]
+
+
+def exact_metrics_blocks(H, X, x0, C, alpha, a_of_t, eta: float, steps: int, checkpoints=None,
+                         H_ref=None, X_ref=None) -> np.ndarray:
+    """:func:`exact_metrics` on explicit blocks (see ``quadratic_blocks`` of family A).
+
+    ``H_ref``, ``X_ref`` (default task 0's) define the metrics' ``f_0``.
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
     B, q = X.shape[1], X.shape[2]
     eye = np.broadcast_to(np.eye(q), (B, q, q))
     Abar = np.einsum("i,ibjk->bjk", alpha, H)
@@ -94,7 +122,8 @@ def exact_metrics(task: Task, method: Method, steps: int, checkpoints=None) -> n
         K[:, q:, q:] = a * eye
         return M, c, K @ Cov @ np.transpose(K, (0, 2, 1))
 
-    H0, X0 = H[0], X[0]
+    H0 = H[0] if H_ref is None else H_ref
+    X0 = X[0] if X_ref is None else X_ref
 
     def observe(mu, P):
         e = mu[:, :q] - X0

@@ -59,8 +59,9 @@ def run_replica(j, tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track
                 check_every, out, work, rngs, status):
     """Run replica ``j`` for ``T`` steps, recording metrics at ``checkpoints``.
 
-    ``status[j]`` is ``-1`` when the run stayed finite, else the first step found non-finite
-    (exact when ``check_every == 1``; otherwise the first checkpoint found non-finite).
+    ``status[j]`` is ``-1`` when the run stayed finite, else the first step found non-finite:
+    ``x_t`` or ``||grad f_0(x_t)||^2`` overflowed (exact when ``check_every == 1``; otherwise the
+    first checkpoint where a recorded metric is not finite).
     """
     d = tmeta[0]
     s = rngs[j]
@@ -75,7 +76,7 @@ def run_replica(j, tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track
     status[j] = -1
     for t in range(T + 1):
         if check_every > 0 and t % check_every == 0:
-            if not all_finite(w, d):
+            if not (all_finite(w, d) and math.isfinite(grad_norm_sq0(tdata, tmeta, w))):  # noqa: F821
                 status[j] = t
                 return
         while k < K and checkpoints[k] == t:

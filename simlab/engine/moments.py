@@ -8,7 +8,7 @@ into independent blocks (diagonal Hessians) are propagated as a batch of small b
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

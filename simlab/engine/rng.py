@@ -16,6 +16,7 @@ do not depend on the thread count, on how many replicas run beside it, or on the
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 _M1 = 2147483648.0  # 2**31

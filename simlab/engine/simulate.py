@@ -14,7 +14,7 @@ BACKENDS = ("numpy", "numba", "cuda")
 
 
 class DivergenceError(RuntimeError):
-    """A replica's iterate became NaN or infinite.
+    """A replica's iterate (or its gradient norm) became NaN or infinite.
 
     Attributes
     ----------
@@ -26,8 +26,8 @@ class DivergenceError(RuntimeError):
 
     def __init__(self, step: int, replica: int, detail: str = ""):
         self.step, self.replica = int(step), int(replica)
-        super().__init__(f"diverged: x_t is not finite at step t={self.step} in replica "
-                         f"{self.replica}{detail}; reduce the step size")
+        super().__init__(f"diverged: x_t or ||grad f_0(x_t)||^2 is not finite at step "
+                         f"t={self.step} in replica {self.replica}{detail}; reduce the step size")
 
 
 def log_checkpoints(steps: int, n: int = 50) -> np.ndarray:

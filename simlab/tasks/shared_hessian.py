@@ -88,16 +88,15 @@ class SharedHessianQuadratics(Task):
     ops_functions = ()  # set below, after the ops are defined
 
     def __post_init__(self):
-        d = check_int("d", self.d, 1)
+        check_int("d", self.d, 1)
         n = check_int("n_aux (N)", self.n_aux, 0)
-        self.eigenvalues  # validates eig
+        _ = self.eigenvalues  # validates eig
         per_task("zeta", self.zeta, n)
         per_task("sigma", self.sigma, n + 1)
         check_float("x0_dist", self.x0_dist, 0.0)
         if self.bias_directions not in BIAS_DIRECTIONS:
             raise ValueError(f"bias_directions must be one of {BIAS_DIRECTIONS}, got "
                              f"{self.bias_directions!r}")
-        del d
 
     # -- instance -------------------------------------------------------------------------
     @property

@@ -1,0 +1,216 @@
+"""Command line: ``simlab verify | figures | list``.
+
+``simlab verify`` runs every registered claim at the quick budget (``--full`` for the full one),
+prints a table with provenance, writes ``verify-report.md`` and ``verify-report.json``, and exits
+with status 1 when a claim is violated and is not a recorded known finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from simlab.claims import KNOWN_FINDINGS, Verdict, load_all
+
+SYMBOL = {"holds": "holds", "violated": "VIOLATED", "inconclusive": "inconclusive"}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5, check=False).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _row(v: Verdict, title: str) -> list[str]:
+    verdict = SYMBOL[v.verdict] + (" (known finding)" if v.known_finding else "")
+    return [v.id, title, v.provenance, v.check, verdict, _fmt(v.measured),
+            f"[{_fmt(v.interval[0])}, {_fmt(v.interval[1])}]", _fmt(v.theory),
+            f"{v.margin:+.3g}", f"{v.seconds:.1f}s"]
+
+
+HEADER = ["claim", "title", "provenance", "check", "verdict", "measured", "interval", "theory",
+          "margin", "time"]
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [HEADER] + rows) for i in range(len(HEADER))]
+    line = "  ".join(h.ljust(w) for h, w in zip(HEADER, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def _markdown(rows, verdicts, budget, seconds) -> str:
+    md = [f"# simlab verify report ({budget} budget)", "",
+          f"commit `{_git_commit()}`, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+          f"{seconds:.0f} s in all.", "",
+          "Provenance tags are the spec's: [D] derived for simlab (not quoted from the paper), "
+          "[V] verified from the paper's abstract or introduction, [V-3P] verified through a "
+          "third party, [UNVERIFIED] reconstructed.", "",
+          "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    md += ["", "## Details", ""]
+    for v in verdicts:
+        md.append(f"- **{v.id}** ({v.verdict}, seed {v.seed}): {v.details}")
+        if v.known_finding:
+            md.append(f"  - known finding: {v.known_finding}")
+    return "\n".join(md) + "\n"
+
+
+def cmd_verify(args) -> int:
+    """Run the claims and write the reports; return the exit status."""
+    registry = load_all()
+    claims = list(registry.values())
+    if args.paper:
+        if args.paper not in registry.papers:
+            print(f"error: --paper must be one of {registry.papers}, got {args.paper!r}",
+                  file=sys.stderr)
+            return 2
+        claims = [c for c in claims if c.paper == args.paper]
+    if args.claim:
+        ids = [i if "." in i else f"collab.{i}" for i in args.claim]
+        unknown = [i for i in ids if i not in registry]
+        if unknown:
+            print(f"error: unknown claim(s) {unknown}; see `simlab list`", file=sys.stderr)
+            return 2
+        claims = [registry[i] for i in ids]
+    budget = "full" if args.full else "quick"
+    from tqdm import tqdm
+
+    verdicts, rows = [], []
+    t0 = time.perf_counter()
+    bar = tqdm(claims, desc=f"verify ({budget})", unit="claim",
+               disable=args.quiet or not sys.stderr.isatty())
+    for claim in bar:
+        bar.set_postfix_str(claim.id)
+        v = claim.run(budget=budget, backend=args.backend)
+        verdicts.append(v)
+        rows.append(_row(v, claim.title))
+    seconds = time.perf_counter() - t0
+    table = _table(rows)
+    print(table)
+    n = {k: sum(v.verdict == k for v in verdicts) for k in ("holds", "violated", "inconclusive")}
+    known = sum(1 for v in verdicts if v.known_finding)
+    print(f"\n{len(verdicts)} claims: {n['holds']} hold, {n['violated']} violated "
+          f"({known} known findings), {n['inconclusive']} inconclusive; {seconds:.0f} s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verify-report.md").write_text(_markdown(rows, verdicts, budget, seconds))
+    (out / "verify-report.json").write_text(json.dumps(
+        {"budget": budget, "commit": _git_commit(), "seconds": seconds,
+         "claims": [_json(v) for v in verdicts]}, indent=2, default=float))
+    print(f"wrote {out / 'verify-report.md'} and {out / 'verify-report.json'}")
+    bad = [v.id for v in verdicts if not v.ok]
+    if bad:
+        print(f"violated (not known findings): {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _json(v: Verdict) -> dict:
+    d = v.to_dict()
+    d["known_finding"] = v.known_finding
+    return d
+
+
+def cmd_list(args) -> int:
+    """Print the registered claims and figures with their provenance."""
+    registry = load_all()
+    for paper in registry.papers:
+        print(f"{paper}:")
+        for c in registry.for_paper(paper):
+            kf = "  [known finding]" if c.id in KNOWN_FINDINGS else ""
+            print(f"  {c.id:<12} {c.provenance:<14} {c.check:<12} {c.title}{kf}")
+            print(f"  {'':<12} planted error: {c.planted_error}")
+    figs = _figure_scripts()
+    if figs:
+        print("figures:")
+        for f in figs:
+            print(f"  {f.stem:<28} {_first_doc_line(f)}")
+    return 0
+
+
+def _figures_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "figures"
+    return here if here.is_dir() else Path.cwd() / "figures"
+
+
+def _figure_scripts(paper: str | None = None) -> list[Path]:
+    d = _figures_dir()
+    if not d.is_dir():
+        return []
+    pat = f"{paper}_*.py" if paper else "*_*.py"
+    return sorted(p for p in d.glob(pat) if not p.name.startswith("_"))
+
+
+def _first_doc_line(path: Path) -> str:
+    import ast
+
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    except SyntaxError:
+        return ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def cmd_figures(args) -> int:
+    """Run every figure script of a paper (``figures/<paper>_*.py``)."""
+    scripts = _figure_scripts(args.paper)
+    if not scripts:
+        print(f"error: no figure scripts for paper {args.paper!r} in {_figures_dir()}",
+              file=sys.stderr)
+        return 2
+    if args.only:
+        scripts = [s for s in scripts if any(o in s.stem for o in args.only)]
+    env = dict(os.environ, MPLBACKEND=os.environ.get("MPLBACKEND", "Agg"))
+    status = 0
+    for s in scripts:
+        print(f"== {s.name}")
+        cmd = [sys.executable, str(s)] + (["--quick"] if args.quick else [])
+        r = subprocess.run(cmd, env=env, check=False)
+        status |= r.returncode
+    return 1 if status else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``simlab`` command."""
+    p = argparse.ArgumentParser(prog="simlab", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="run the registered claims and write the report")
+    v.add_argument("--full", action="store_true", help="use the full budget (slow)")
+    v.add_argument("--claim", action="append", metavar="ID",
+                   help="run only this claim (repeatable), e.g. collab.P1")
+    v.add_argument("--paper", help="run only this paper's claims, e.g. collab")
+    v.add_argument("--backend", default="numba", choices=("numba", "numpy", "cuda"))
+    v.add_argument("--out", default=".", help="folder for verify-report.md/.json")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_verify)
+    ls = sub.add_parser("list", help="list claims and figures with provenance")
+    ls.set_defaults(func=cmd_list)
+    f = sub.add_parser("figures", help="regenerate a paper's figures")
+    f.add_argument("paper", help="paper short name, e.g. collab")
+    f.add_argument("--quick", action="store_true", help="small budgets (for CI)")
+    f.add_argument("--only", action="append", help="only scripts whose name contains this")
+    f.set_defaults(func=cmd_figures)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``simlab`` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
