@@ -3,11 +3,12 @@
 A **task family** is a frozen dataclass of constructor parameters. It packs its instance into
 two flat arrays, ``tdata`` (float64) and ``tmeta`` (int64), and lists its *ops*: plain top-level
 functions in the subset of Python that numba compiles for the CPU and CUDA, which the kernel
-factory (:mod:`simlab.engine.kernel`) composes with a method's ops and compiles per backend. ``tmeta`` always starts with ``[d, N, P, ...]``: the dimension, the number
-of auxiliary tasks, and the size of the per-weighting *prep* cache that methods reserve right
-after ``x`` in their work row (see below).
+factory (:mod:`simlab.engine.kernel`) composes with a method's ops and compiles per backend.
+``tmeta`` always starts with ``[d, N, P, ...]``: the dimension, the number of auxiliary tasks,
+and the size of the per-weighting *prep* cache that methods reserve right after ``x`` in their
+work row (see below).
 
-Ops every task provides (all jitted, all writing into caller-owned arrays):
+Ops every task provides (compiled by the factory, all writing into caller-owned arrays):
 
 ``init_x(tdata, tmeta, x)``
     the starting point ``x_0``.
