@@ -194,9 +194,18 @@ class Registry(dict):
         self[claim.id] = claim
         return claim
 
+    def ordered(self) -> list[Claim]:
+        """All claims, by paper and then by natural order of the id (P2 before P10)."""
+        import re
+
+        def key(c: Claim):
+            return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", c.id)]
+
+        return sorted(self.values(), key=key)
+
     def for_paper(self, paper: str) -> list[Claim]:
-        """The claims of one paper, in registration order."""
-        return [c for c in self.values() if c.paper == paper]
+        """The claims of one paper, in natural id order."""
+        return [c for c in self.ordered() if c.paper == paper]
 
     @property
     def papers(self) -> list[str]:

@@ -71,7 +71,7 @@ def _markdown(rows, verdicts, budget, seconds) -> str:
 def cmd_verify(args) -> int:
     """Run the claims and write the reports; return the exit status."""
     registry = load_all()
-    claims = list(registry.values())
+    claims = registry.ordered()
     if args.paper:
         if args.paper not in registry.papers:
             print(f"error: --paper must be one of {registry.papers}, got {args.paper!r}",
