@@ -116,6 +116,10 @@ class Claim:
         What the planted error does.
     bound : str
         Name of the bound in ``theory.<paper>``, if any.
+    ranges : dict
+        Parameter ranges for property tests (spec 8.3, shrunk to the default test tier):
+        ``name -> ("choice", values) | ("float", lo, hi) | ("logfloat", lo, hi) |
+        ("int", lo, hi)``.
     """
 
     id: str
@@ -130,6 +134,7 @@ class Claim:
     bound: str = ""
     family: str = ""
     methods: tuple = ()
+    ranges: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.check not in CHECK_KINDS:
@@ -137,6 +142,9 @@ class Claim:
         missing = [b for b in BUDGETS if b not in self.budgets]
         if missing:
             raise ValueError(f"{self.id}: budgets missing {missing}")
+        unknown = [k for k in self.ranges if k not in self.params]
+        if unknown:
+            raise ValueError(f"{self.id}: ranges name unknown parameters {unknown}")
 
     @property
     def paper(self) -> str:

@@ -79,6 +79,10 @@ _register(
     budgets={"quick": dict(replicas=64, steps=500, law_replicas=2000),
              "full": dict(replicas=512, steps=5000, law_replicas=20000)},
     planted_error="BC-EMA without coupled samples (fresh samples for the bias estimate)",
+    ranges=dict(d=("choice", (2, 10)), n_aux=("choice", (0, 1, 3, 7)),
+                sigma=("logfloat", 0.1, 10.0), zeta=("logfloat", 1e-3, 10.0),
+                eta_L=("float", 0.05, 1.0),
+                bias_directions=("choice", ("aligned", "random", "cancelling"))),
 )
 
 
@@ -126,6 +130,7 @@ _register(
     budgets={"quick": dict(replicas=300, steps=1500), "full": dict(replicas=3000,
                                                                    steps=10000)},
     planted_error="BC's momentum is 0: the correction never updates (BC = WGA)",
+    ranges=dict(zeta=("float", 0.6, 3.0), sigma=("float", 0.5, 2.0)),
 )
 
 
@@ -178,6 +183,7 @@ _register(
     budgets={"quick": dict(replicas=300, steps=600, n_eta=6),
              "full": dict(replicas=3000, steps=3000, n_eta=10)},
     planted_error="BC's momentum is stuck at 0 (the correction never updates)",
+    ranges=dict(zeta=("float", 0.0, 2.0), sigma=("float", 0.5, 2.0)),
 )
 
 
@@ -228,6 +234,8 @@ _register(
     budgets={"quick": dict(replicas=300, steps=1000), "full": dict(replicas=3000,
                                                                    steps=20000)},
     planted_error="the simulation's noise is 10x smaller than the floor assumes",
+    ranges=dict(n_aux=("choice", (1, 3, 7)), sigma=("logfloat", 0.1, 10.0),
+                eta_L=("float", 0.1, 1.0)),
 )
 
 
@@ -289,4 +297,5 @@ _register(
     budgets={"quick": dict(replicas=1000, Ts=(1000, 2000, 4000, 8000, 16000)),
              "full": dict(replicas=4000, Ts=(1000, 2000, 4000, 8000, 16000, 32000, 64000))},
     planted_error="the step size ignores T (fixed at its value for the smallest T)",
+    ranges=dict(mu=("float", 0.3, 1.0), sigma=("float", 0.5, 2.0)),
 )

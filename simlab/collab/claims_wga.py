@@ -58,6 +58,10 @@ _register(
                 bias_directions="aligned", beta=0.1, eta_L=0.5, delta=0.01, tol=0.02),
     budgets={"quick": dict(replicas=256, steps=2000), "full": dict(replicas=1024, steps=20000)},
     planted_error="WGA ignores its weights (runs uniform); the bound keeps the declared ones",
+    ranges=dict(d=("choice", (2, 10)), n_aux=("choice", (0, 1, 3, 7)),
+                sigma=("logfloat", 0.1, 10.0), zeta=("logfloat", 1e-3, 10.0),
+                beta=("float", 0.0, 1.0), eta_L=("float", 0.05, 1.0), mu=("logfloat", 1e-3, 1.0),
+                bias_directions=("choice", ("aligned", "random", "cancelling"))),
 )
 
 
@@ -92,6 +96,9 @@ _register(
                 bias_directions="random", beta=0.5, eta_L=0.5, delta=0.01, max_rel_se=0.02),
     budgets={"quick": dict(replicas=3000, steps=300), "full": dict(replicas=20000, steps=3000)},
     planted_error="the simulation's step size is 10% off the recursion's",
+    ranges=dict(d=("choice", (2, 10)), n_aux=("choice", (0, 1, 3, 7)),
+                sigma=("logfloat", 0.1, 10.0), zeta=("logfloat", 1e-3, 10.0),
+                beta=("float", 0.0, 1.0), eta_L=("float", 0.05, 1.0), mu=("float", 0.1, 1.0)),
 )
 
 
@@ -125,6 +132,9 @@ _register(
                 bias_directions="random", beta=0.5, eta_L=0.5, delta=0.01, tol=0.02),
     budgets={"quick": dict(replicas=512, steps=400), "full": dict(replicas=4096, steps=4000)},
     planted_error="the simulation runs twice the step size the bound assumes",
+    ranges=dict(d=("choice", (2, 10)), n_aux=("choice", (0, 1, 3, 7)),
+                sigma=("logfloat", 0.1, 10.0), zeta=("logfloat", 1e-3, 10.0),
+                beta=("float", 0.0, 1.0), eta_L=("float", 0.05, 1.0), mu=("float", 0.05, 1.0)),
 )
 
 
@@ -166,6 +176,7 @@ _register(
     budgets={"quick": dict(replicas=400, steps=400, window=20),
              "full": dict(replicas=4000, steps=2000, window=100)},
     planted_error="the tasks share one noise draw (independence A2' broken)",
+    ranges=dict(sigma=("logfloat", 0.1, 10.0), eta_L=("float", 0.25, 1.0), mu=("float", 0.1, 1.0)),
 )
 
 
@@ -224,6 +235,7 @@ _register(
     budgets={"quick": dict(replicas=600, steps=400, n_eta=8),
              "full": dict(replicas=4000, steps=1000, n_eta=10)},
     planted_error="the tasks share one noise draw (no variance reduction)",
+    ranges=dict(sigma=("logfloat", 0.3, 3.0), zeta=("logfloat", 1e-3, 10.0)),
 )
 
 
@@ -259,6 +271,8 @@ _register(
     budgets={"quick": dict(replicas=2000, steps=300), "full": dict(replicas=20000,
                                                                    steps=3000)},
     planted_error="the task builds aligned instead of cancelling shifts",
+    ranges=dict(n_aux=("choice", (2, 3, 4, 7)), zeta=("logfloat", 1e-3, 10.0),
+                sigma=("logfloat", 0.1, 10.0), eta_L=("float", 0.1, 1.0)),
 )
 
 
@@ -324,4 +338,5 @@ _register(
     budgets={"quick": dict(replicas=300, T_small=30, T_large=3000),
              "full": dict(replicas=2000, T_small=30, T_large=30000)},
     planted_error="the weights are applied in reverse (alpha_0 <-> 1 - alpha_0)",
+    ranges=dict(sigma=("float", 0.5, 2.0), zeta_large=("float", 1.0, 3.0)),
 )
