@@ -299,3 +299,206 @@ _register(
     planted_error="the step size ignores T (fixed at its value for the smallest T)",
     ranges=dict(mu=("float", 0.3, 1.0), sigma=("float", 0.5, 2.0)),
 )
+
+
+# --- P10 ----------------------------------------------------------------------------------
+
+def p10_bc_speedup(p, b, seed, planted, backend):
+    """P10: BC-EMA (a_t = 1/(t+1), delta = 0) on family C: fit ``T_eps(N) = A/(N+1) + B``;
+    requires ``A > 0`` and ``B <= 0.5 T_eps(0)`` (eps << L F_0/(N+1)).
+
+    The fit is weighted least squares with each ``T_eps``'s variance taken from its interval;
+    holds when ``A - z se_A > 0`` and ``B + z se_B <= 0.5 lo(T_eps(0))``; violated when
+    ``A + z se_A <= 0`` or ``B - z se_B > 0.5 hi(T_eps(0))``. Planted error: the tasks share
+    one noise draw (no variance reduction).
+    """
+    ns = np.asarray(p["Ns"])
+    z = stats.z_value(p["delta"], len(ns) * b["n_eta"], two_sided=True)
+    res = []
+    for n in ns:
+        q = dict(p, n_aux=int(n), hess_delta=0.0)
+        if planted:
+            q["sigma"] = p["sigma"] * np.sqrt(n + 1)
+        task = presets.make_task(q)
+        c = task.constants("uniform")
+        res.append(measure.time_to_eps_tuned(
+            task, lambda e: BCEMA(step_size=e, momentum="running"),
+            measure.eta_grid(c["L"], b["n_eta"]), p["eps"], b["steps"], b["replicas"], seed, z,
+            backend))
+    T = np.array([r.value for r in res])
+    if not np.all(np.isfinite(T)):
+        chk = stats.Check(stats.INCONCLUSIVE, float("nan"), (0.0, 0.0), 0.0, -1.0)
+        return chk, f"T_eps not reached for some N within {b['steps']} steps: {T.tolist()}"
+    half = np.array([max(r.hi - r.lo, 1.0) / 2 for r in res]) / z
+    X = np.stack([1.0 / (ns + 1), np.ones(len(ns))], axis=1)
+    W = 1.0 / half ** 2
+    cov = np.linalg.inv((X.T * W) @ X)
+    A, B = cov @ ((X.T * W) @ T)
+    se_a, se_b = np.sqrt(np.diag(cov))
+    z1 = stats.z_value(p["delta"], 2)
+    if A + z1 * se_a <= 0 or B - z1 * se_b > 0.5 * res[0].hi:
+        verdict = stats.VIOLATED
+    elif A - z1 * se_a > 0 and B + z1 * se_b <= 0.5 * res[0].lo:
+        verdict = stats.HOLDS
+    else:
+        verdict = stats.INCONCLUSIVE
+    chk = stats.Check(verdict, float(B / T[0]), (float((B - z1 * se_b) / T[0]),
+                                                 float((B + z1 * se_b) / T[0])), 0.5,
+                      float(0.5 - (B + z1 * se_b) / T[0]))
+    detail = ", ".join(f"N={n}: {r.value:g} [{r.lo:g}, {r.hi:g}]" for n, r in zip(ns, res))
+    return chk, (f"eps={p['eps']:g}; fit T = A/(N+1) + B: A={A:.1f} +- {z1 * se_a:.1f}, "
+                 f"B={B:.1f} +- {z1 * se_b:.1f} (measured = B/T_eps(0)); T_eps: {detail}")
+
+
+_register(
+    name="P10", title="BC linear speedup (delta = 0)",
+    statement="family C (non-convex), delta = 0: fit T_eps(N) = A/(N+1) + B; A > 0 and "
+              "B <= 0.5 T_eps(0) in the regime eps << L F_0/(N+1)",
+    provenance="[D-heuristic], [V] claim", check="speedup", fn=p10_bc_speedup, family="C",
+    methods=("BC-EMA",),
+    params=dict(family="C", d=10, Ns=(0, 1, 3, 7), kappa=2.0, zeta=1.0, sigma=1.0,
+                bias_directions="aligned", x0_dist=3.0, eps=0.05, delta=0.01),
+    budgets={"quick": dict(replicas=400, steps=400, n_eta=7),
+             "full": dict(replicas=4000, steps=1000, n_eta=9)},
+    planted_error="the tasks share one noise draw (no variance reduction)",
+)
+
+
+# --- P11 / P16: monotone orderings ---------------------------------------------------------
+
+def _monotone(values, los, his, increasing: bool, tol: float) -> stats.Check:
+    """Ordering check with a relative tolerance: non-decreasing (or non-increasing) sequence.
+
+    Holds when every consecutive pair satisfies the order even at the ends of their intervals
+    (within ``tol``); violated when some pair contradicts it even so; else inconclusive.
+    """
+    verdict, worst, idx = stats.HOLDS, np.inf, 0
+    for k in range(len(values) - 1):
+        if increasing:
+            ok = los[k + 1] * (1 + tol) >= his[k]
+            bad = his[k + 1] * (1 + tol) < los[k]
+            slack = (los[k + 1] * (1 + tol) - his[k]) / max(abs(his[k]), 1e-300)
+        else:
+            ok = his[k + 1] <= los[k] * (1 + tol)
+            bad = los[k + 1] > his[k] * (1 + tol)
+            slack = (los[k] * (1 + tol) - his[k + 1]) / max(abs(los[k]), 1e-300)
+        if bad:
+            verdict = stats.VIOLATED
+        elif not ok and verdict == stats.HOLDS:
+            verdict = stats.INCONCLUSIVE
+        if slack < worst:
+            worst, idx = slack, k + 1
+    return stats.Check(verdict, float(values[idx]), (float(los[idx]), float(his[idx])),
+                       float(values[idx - 1]), float(worst), idx)
+
+
+def p11_bc_degrades_with_delta(p, b, seed, planted, backend):
+    """P11: fixed N and eps: ``T_eps(BC)`` is non-decreasing in delta (within ``tol``), and at
+    ``delta >= L``: ``T_eps(BC)/T_eps(Alone) >= 0.5``. Family B with positive Hessian
+    perturbations (``A_i = A_0 + delta Q_i Q_i^T``, PD for every delta).
+
+    Planted error: every BC run sees collaborators identical to task 0 (zeta = delta = 0) and
+    its correction frozen at 0, i.e. it is WGA without heterogeneity and keeps WGA's full
+    speedup at ``delta >= L``, which the claim says BC cannot.
+    """
+    deltas = list(p["deltas"])
+    z = stats.z_value(p["delta"], (len(deltas) + 1) * b["n_eta"], two_sided=True)
+    res = []
+    for dl in deltas:
+        task = presets.make_task(dict(p, hess_delta=0.0, zeta=0.0) if planted else
+                                 dict(p, hess_delta=dl))
+        L_max = float(np.max(task.constants("uniform")["L_tasks"]))
+        mom = 0.0 if planted else p["momentum"]
+        res.append(measure.time_to_eps_tuned(
+            task, lambda e, mom=mom: BCEMA(step_size=e, momentum=mom),
+            measure.eta_grid(L_max, b["n_eta"]), p["eps"], b["steps"], b["replicas"], seed, z,
+            backend))
+    task = presets.make_task(dict(p, hess_delta=deltas[-1]))
+    alone = measure.time_to_eps_tuned(task, lambda e: SGDAlone(step_size=e),
+                                      measure.eta_grid(task.constants()["L"], b["n_eta"]),
+                                      p["eps"], b["steps"], b["replicas"], seed, z, backend)
+    mono = _monotone([r.value for r in res], [r.lo for r in res], [r.hi for r in res], True,
+                     p["tol"])
+    ratio = res[-1].value / alone.value
+    r_lo, r_hi = res[-1].lo / alone.hi, res[-1].hi / alone.lo
+    if r_hi < 0.5:
+        rv = stats.VIOLATED
+    elif r_lo >= 0.5:
+        rv = stats.HOLDS
+    else:
+        rv = stats.INCONCLUSIVE
+    ratio_chk = stats.Check(rv, ratio, (r_lo, r_hi), 0.5, (r_lo - 0.5) / 0.5)
+    chk = max([mono, ratio_chk], key=lambda c: (_rank(c), -c.margin))
+    detail = ", ".join(f"delta={dl:g}: {r.value:g} [{r.lo:g}, {r.hi:g}]"
+                       for dl, r in zip(deltas, res))
+    return chk, (f"T_eps(BC): {detail}; Alone at delta={deltas[-1]:g}: {alone.value:g}; "
+                 f"ratio {ratio:.3g} [{r_lo:.3g}, {r_hi:.3g}] (>= 0.5)")
+
+
+_register(
+    name="P11", title="BC degrades with delta",
+    statement="fixed N, eps: T_eps(BC) is non-decreasing in delta; at delta >= L the ratio "
+              "T_eps(BC)/T_eps(Alone) >= 0.5",
+    provenance="[V-TMLR] qualitative", check="ordering", fn=p11_bc_degrades_with_delta,
+    family="B", methods=("BC-EMA", "SGD alone"),
+    params=dict(family="B", d=10, n_aux=7, mu=0.2, L=1.0, zeta=0.5, sigma=1.0,
+                bias_directions="aligned", hessian_signs="positive", x0_dist=2.0,
+                deltas=(0.0, 0.3, 1.0, 3.0), momentum="running", eps=0.05, tol=0.15,
+                delta=0.01),
+    budgets={"quick": dict(replicas=300, steps=600, n_eta=7),
+             "full": dict(replicas=3000, steps=3000, n_eta=9)},
+    planted_error="BC runs see identical collaborators and a frozen correction (WGA, no "
+                  "heterogeneity)",
+)
+
+
+def p16_correlated_noise(p, b, seed, planted, backend):
+    """P16 (TMLR): AuxMOM and AuxMVR final error is non-increasing in rho in [0, 1) at fixed
+    delta (family E), within ``tol``.
+
+    Planted error: the correction never updates (momentum 0) and f and h are averaged
+    (alpha_0 = 1/2): then the direction's noise grows with rho.
+    """
+    from simlab.collab.methods import BCMVR, AuxMOM, AuxMVR
+
+    rhos = list(p["rhos"])
+    z = stats.z_value(p["delta"], 2 * len(rhos), two_sided=True)
+    worst = None
+    for label in ("AuxMOM", "AuxMVR"):
+        means, ses = [], []
+        for rho in rhos:
+            task = presets.make_task(dict(p, rho=rho))
+            eta = p["eta_L"] / task.constants()["L"]
+            if planted:
+                w = (0.5,) + (0.5 / task.n_aux,) * task.n_aux
+                m = BCEMA(weights=w, step_size=eta, momentum=0.0) if label == "AuxMOM" else \
+                    BCMVR(weights=w, step_size=eta, momentum=0.0)
+            else:
+                cls = AuxMOM if label == "AuxMOM" else AuxMVR
+                m = cls(step_size=eta, momentum=p["momentum"])
+            mm, se = measure.final_error(task, m, b["steps"], b["replicas"], seed, backend,
+                                         "subopt", b["window"])
+            means.append(mm)
+            ses.append(se)
+        means, ses = np.array(means), np.array(ses)
+        chk = _monotone(means, means - z * ses, means + z * ses, False, p["tol"])
+        if worst is None or (_rank(chk), -chk.margin) > (_rank(worst[1]), -worst[1].margin):
+            worst = (label, chk, means)
+    label, chk, means = worst
+    return chk, (f"{label}: final E f_0 - f* at rho={rhos}: "
+                 + ", ".join(f"{m:.4g}" for m in means))
+
+
+_register(
+    name="P16", title="Correlated noise helps AuxMOM/AuxMVR",
+    statement="AuxMOM/AuxMVR final error is non-increasing in rho in [0, 1) at fixed delta",
+    provenance="[V] qualitative (TMLR)", check="ordering", fn=p16_correlated_noise,
+    family="E", methods=("AuxMOM", "AuxMVR"),
+    params=dict(family="E", d=10, n_aux=1, mu=0.2, L=1.0, zeta=0.5, sigma=1.0,
+                bias_directions="aligned", hess_delta=0.1, rhos=(0.0, 0.5, 0.9),
+                momentum=0.1, eta_L=0.3, tol=0.05, delta=0.01),
+    budgets={"quick": dict(replicas=400, steps=600, window=100),
+             "full": dict(replicas=4000, steps=3000, window=500)},
+    planted_error="the correction never updates and f and h are averaged (alpha_0 = 1/2)",
+    ranges=dict(sigma=("float", 0.5, 2.0), momentum=("float", 0.05, 0.5)),
+)

@@ -340,3 +340,84 @@ _register(
     planted_error="the weights are applied in reverse (alpha_0 <-> 1 - alpha_0)",
     ranges=dict(sigma=("float", 0.5, 2.0), zeta_large=("float", 1.0, 3.0)),
 )
+
+
+# --- P6 -----------------------------------------------------------------------------------
+
+def _wga_fixed_point_c(task, weights) -> np.ndarray:
+    """The sigma -> 0 fixed point of WGA on family C with delta = 0: ``psi'(x - c) = -vbar``.
+
+    Per coordinate, the root of ``u + kappa sin u + vbar_j = 0`` nearest 0 (unique on the
+    branch through 0 when ``|vbar_j|`` is below the first local maximum of ``psi'``).
+    """
+    from scipy import optimize
+
+    inst = task.instance()
+    vbar = np.asarray(weights) @ inst["V"]
+    kappa = float(task.kappa)
+    u_max = np.arccos(-1.0 / kappa) if kappa > 1 else np.inf
+    lim = min(u_max, 50.0)
+    u = np.array([optimize.brentq(lambda s, v=v: s + kappa * np.sin(s) + v, -lim, lim)
+                  for v in vbar])
+    return inst["c"] + u
+
+
+def p6_wga_bias_floor(p, b, seed, planted, backend):
+    """P6: zeta_bar^2 >= 4 eps: uniform WGA's plateau of E||grad f_0||^2 is >= 0.9 zeta_bar^2
+    and it never reaches eps (family C, delta = 0; start at x_0* + 2 (xbar - x_0*)).
+
+    Planted error: the simulated collaborators have no shift (v_i = 0) while the claim's
+    zeta_bar is the declared task's.
+    """
+    q = dict(p, hess_delta=0.0)
+    base = presets.make_task(q)
+    c = base.constants("uniform")
+    zb2 = c["zeta_bar"] ** 2
+    eps = zb2 / 4
+    xbar = _wga_fixed_point_c(base, c["weights"] if "weights" in c else
+                              np.full(base.n_tasks, 1.0 / base.n_tasks))
+    inst = base.instance()
+    x0 = tuple(inst["c"] + 2 * (xbar - inst["c"]))
+    sim = presets.make_task(dict(q, zeta=0.0 if planted else p["zeta"]))
+    from dataclasses import replace
+
+    sim = replace(sim, x0=x0)
+    eta = p["eta_L"] / c["L"]
+    tr = simulate(sim, WGA(step_size=eta), steps=b["steps"], replicas=b["replicas"],
+                  seed=seed, backend=backend, checkpoints="all", track_average=False)
+    g = tr.metric("grad_norm_sq")
+    win = g[-b["window"]:].mean(axis=0)
+    z = stats.z_value(p["delta"], 2)
+    plateau = stats.lower_bound(win.mean(), win.std(ddof=1) / np.sqrt(win.size), 0.9 * zb2, z)
+    t_lo = stats.time_to_eps(tr.mean("grad_norm_sq") - z * tr.se("grad_norm_sq"), eps)
+    never = np.isinf(t_lo)
+    if plateau.verdict == stats.VIOLATED:
+        chk = plateau
+    elif not never and stats.time_to_eps(tr.mean("grad_norm_sq") + z * tr.se("grad_norm_sq"),
+                                         eps) < np.inf:
+        chk = stats.Check(stats.VIOLATED, plateau.measured, plateau.interval, plateau.theory,
+                          plateau.margin)
+    elif plateau.verdict == stats.HOLDS and never:
+        chk = plateau
+    else:
+        chk = stats.Check(stats.INCONCLUSIVE, plateau.measured, plateau.interval,
+                          plateau.theory, plateau.margin)
+    return chk, (f"family C (kappa={p['kappa']}), zeta_bar^2={zb2:.4g}, eps={eps:.4g}: plateau "
+                 f"{plateau.measured:.4g} vs 0.9 zeta_bar^2; lower curve reaches eps at "
+                 f"t={t_lo:g}")
+
+
+_register(
+    name="P6", title="WGA bias floor",
+    statement="zeta_bar_uniform^2 >= 4 eps: stationary plateau of E||grad f_0||^2 >= "
+              "0.9 zeta_bar_alpha^2 (family C, delta = 0); T_eps = inf",
+    provenance="[D]", check="lower_bound", fn=p6_wga_bias_floor, bound="LB-WGA", family="C",
+    methods=("WGA",),
+    params=dict(family="C", d=10, n_aux=7, kappa=2.0, zeta=1.0, sigma=0.3,
+                bias_directions="aligned", eta_L=0.5, delta=0.01),
+    budgets={"quick": dict(replicas=200, steps=600, window=100),
+             "full": dict(replicas=2000, steps=5000, window=1000)},
+    planted_error="the simulated collaborators have no shift (v_i = 0)",
+    ranges=dict(kappa=("float", 0.0, 3.0), zeta=("float", 0.5, 2.0), sigma=("float", 0.05, 0.5),
+                n_aux=("choice", (1, 3, 7))),
+)

@@ -16,7 +16,7 @@ import numpy as np
 
 from simlab.engine import stats
 from simlab.engine.model import Method, Task
-from simlab.engine.simulate import simulate
+from simlab.engine.simulate import DivergenceError, simulate
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,25 @@ def time_to_eps(task: Task, method: Method, eps: float, steps: int, replicas: in
     """``T_eps`` of the smoothed Monte Carlo mean of ``metric`` (spec 8.3), with its interval.
 
     The interval comes from the curves ``mean -+ z SE`` (a lower curve reaches ``eps`` no
-    later than the mean).
+    later than the mean). A run that diverges never reaches ``eps`` (``inf``).
     """
-    tr = simulate(task, method, steps=steps, replicas=replicas, seed=seed, backend=backend,
-                  checkpoints="all", track_average=False)
+    try:
+        tr = simulate(task, method, steps=steps, replicas=replicas, seed=seed, backend=backend,
+                      checkpoints="all", track_average=False)
+    except DivergenceError:
+        # a diverging step size never reaches eps; in a grid search it is simply a bad choice
+        inf = float("inf")
+        return TimeToEps(inf, inf, inf, float(method.step_size))
     v, lo, hi = stats.time_to_eps_interval(tr.mean(metric), tr.se(metric), eps, z)
     return TimeToEps(v, lo, hi, float(method.step_size))
 
 
 def eta_grid(L: float, n: int) -> np.ndarray:
-    """``n`` step sizes ``1/L, 1/(2L), 1/(4L), ...`` (spec 8.3: factor 2, capped at ``1/L``)."""
+    """``n`` step sizes ``1/L, 1/(2L), 1/(4L), ...`` (spec 8.3: factor 2, capped at ``1/L``).
+
+    Pass the largest smoothness among the tasks a method queries (``max L_tasks``) when the
+    auxiliary tasks are more curved than task 0.
+    """
     return (1.0 / L) * 0.5 ** np.arange(n)
 
 

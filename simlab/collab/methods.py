@@ -148,12 +148,23 @@ class BCMVR(_Weighted):
 
     ``m_t = (1-a)(m_{t-1} + b(x_t; xi_t) - b(x_{t-1}; xi_t)) + a b(x_t; xi_t)`` with the same
     sample at both points (the engine replays the step's random streams at ``x_{t-1}``);
-    ``x_{-1} = x_0`` and ``m_{-1} = 0``.
+    ``x_{-1} = x_0`` and ``m_{-1} = 0``; ``x_{t+1} = x_t - eta (G_t + m_t)``.
+
+    Parameters
+    ----------
+    weights, step_size
+        As for :class:`WGA`.
+    momentum : float in [0, 1]
+        ``a``.
+    coupled : bool
+        ``True``: the pseudo-gradient ``G_t`` uses the sample of ``b(x_t; xi_t)``; ``False``: an
+        independent sample (as AuxMVR's cheap gradient ``g_h``).
     """
 
     weights: object = "uniform"
     step_size: float = 0.1
     momentum: float = 0.1
+    coupled: bool = True
     label: ClassVar[str] = "BC-MVR"
     provenance: ClassVar[str] = "UNVERIFIED"
 
@@ -163,13 +174,13 @@ class BCMVR(_Weighted):
         check_float("momentum", self.momentum, 0.0, 1.0)
 
     def hyper(self, task: Task) -> np.ndarray:
-        """``[eta, a, alpha...]``."""
-        return np.concatenate([[self.step_size, float(self.momentum)], self.alpha(task)])
+        """``[eta, a, coupled, alpha...]``."""
+        return np.concatenate([[self.step_size, float(self.momentum), float(bool(self.coupled))],
+                               self.alpha(task)])
 
     def state_size(self, task: Task) -> int:
-        """``m``, ``x_{t-1}`` and four gradient buffers."""
-        return 6 * self._d(task)
-
+        """``m``, ``x_{t-1}`` and six gradient buffers."""
+        return 8 * self._d(task)
 
 
 @dataclass(frozen=True)
@@ -216,11 +227,14 @@ class AuxMOM(BCEMA):
     """AuxMOM (TMLR follow-up, spec 3.3): BC-EMA whose pseudo-gradient is ``h = avg f_i``.
 
     ``alpha_0 = 0`` and ``alpha_i = 1/N``, so ``d_t = g_h(x_t) + m_t`` with
-    ``m_t = (1-a) m_{t-1} + a (g_f - g_h)`` on the same sample. Names [V-3P]; recursion
-    [UNVERIFIED].
+    ``m_t = (1-a) m_{t-1} + a (g_f(x_t; xi) - g_h(x_t; xi))``: the bias estimate uses one sample
+    ``xi`` for both f and h (so correlated noise cancels in it), and the pseudo-gradient
+    ``g_h(x_t)`` is an independent draw (spec 3.3: "cheap gradient, possibly a large batch"),
+    hence ``coupled=False`` by default. Names [V-3P]; recursion [UNVERIFIED].
     """
 
     weights: object = "aux"
+    coupled: bool = False
     label: ClassVar[str] = "AuxMOM"
 
     def alpha(self, task: Task) -> np.ndarray:
@@ -235,9 +249,14 @@ class AuxMOM(BCEMA):
 
 @dataclass(frozen=True)
 class AuxMVR(BCMVR):
-    """AuxMVR (spec 3.3): BC-MVR with ``alpha_0 = 0``, ``alpha_i = 1/N`` [UNVERIFIED]."""
+    """AuxMVR (spec 3.3): BC-MVR with ``alpha_0 = 0``, ``alpha_i = 1/N`` [UNVERIFIED].
+
+    As :class:`AuxMOM`: the bias estimate's sample is shared by f and h (at ``x_t`` and
+    ``x_{t-1}``) and the pseudo-gradient ``g_h(x_t)`` is an independent draw (``coupled=False``).
+    """
 
     weights: object = "aux"
+    coupled: bool = False
     label: ClassVar[str] = "AuxMVR"
 
     def alpha(self, task: Task) -> np.ndarray:
@@ -343,18 +362,19 @@ BCEMA.ops_functions = (bcema_init, bcema_step)
 def bcmvr_init(tdata, tmeta, hyper, w, s):
     d = tmeta[0]
     p = tmeta[2]
-    prepare(tdata, tmeta, hyper[2:], w[d:d + p])
+    prepare(tdata, tmeta, hyper[3:], w[d:d + p])
     off = d + p
     for k in range(d):
         w[off + k] = 0.0
         w[off + d + k] = w[k]
+
 
 def bcmvr_step(tdata, tmeta, hyper, w, s, t):
     d = tmeta[0]
     n = tmeta[1]
     p = tmeta[2]
     off = d + p
-    alpha = hyper[2:]
+    alpha = hyper[3:]
     prep = w[d:d + p]
     m = w[off:off + d]
     xp = w[off + d:off + 2 * d]
@@ -371,13 +391,24 @@ def bcmvr_step(tdata, tmeta, hyper, w, s, t):
     a = hyper[1]
     eta = hyper[0]
     a0 = alpha[0]
-    for k in range(d):
-        G = a0 * g0[k] + aux[k]
-        b = g0[k] - G
-        bp = (1.0 - a0) * g0p[k] - auxp[k]
-        m[k] = (1.0 - a) * (m[k] + b - bp) + a * b
-        xp[k] = w[k]
-        w[k] -= eta * (G + m[k])
+    if hyper[2] != 0.0:
+        for k in range(d):
+            G = a0 * g0[k] + aux[k]
+            b = g0[k] - G
+            bp = (1.0 - a0) * g0p[k] - auxp[k]
+            m[k] = (1.0 - a) * (m[k] + b - bp) + a * b
+            xp[k] = w[k]
+            w[k] -= eta * (G + m[k])
+    else:
+        g0g = w[off + 6 * d:off + 7 * d]
+        auxg = w[off + 7 * d:off + 8 * d]
+        sample_split(tdata, tmeta, alpha, w, s, 2, prep, g0g, auxg)
+        for k in range(d):
+            b = (1.0 - a0) * g0[k] - aux[k]
+            bp = (1.0 - a0) * g0p[k] - auxp[k]
+            m[k] = (1.0 - a) * (m[k] + b - bp) + a * b
+            xp[k] = w[k]
+            w[k] -= eta * (a0 * g0g[k] + auxg[k] + m[k])
 
 
 BCMVR.ops_functions = (bcmvr_init, bcmvr_step)

@@ -25,10 +25,11 @@ Ops every task provides (compiled by the factory, all writing into caller-owned 
     may draw the auxiliary noise as one Gaussian of the summed variance where that is exact in
     distribution (it says so in its docstring; ``aggregate_noise=False`` turns it off).
 
-Random sources: ``s`` has ``2 (N + 2)`` streams; *bank* ``b`` owns rows ``b (N+2) + i`` for task
+Random sources: ``s`` has ``3 (N + 2)`` streams; *bank* ``b`` owns rows ``b (N+2) + i`` for task
 ``i`` and row ``b (N+2) + N + 1`` for aggregated auxiliary noise. Bank 0 is the main sample of
 a step; bank 1 serves independent extra samples (uncoupled BC, minibatches) or a copy of bank 0
-(same-sample evaluation at two points, BC-MVR).
+(same-sample evaluation at two points, BC-MVR); bank 2 is the independent pseudo-gradient
+sample of uncoupled BC-MVR.
 
 A **method** is a frozen dataclass of hyperparameters that packs them into ``hyper`` (float64)
 and lists ``init(tdata, tmeta, hyper, w, s)`` and ``step(tdata, tmeta, hyper, w, s, t)`` over
@@ -60,8 +61,8 @@ class Task:
 
     @property
     def n_sources(self) -> int:
-        """Number of random streams per replica: two banks of ``N + 2``."""
-        return 2 * (self.n_aux + 2)
+        """Number of random streams per replica: three banks of ``N + 2``."""
+        return 3 * (self.n_aux + 2)
 
     def packed(self) -> tuple[np.ndarray, np.ndarray]:
         """``(tdata, tmeta)``: the instance as flat arrays (computed once)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simlab.engine.model import Task, resolve_weights
-from simlab.engine.rng import normal
+from simlab.engine.rng import normal_state
 from simlab.tasks._validate import check_float, check_int, per_task
 
 BIAS_DIRECTIONS = ("aligned", "cancelling", "random")
@@ -225,8 +225,13 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
     si = s[bank * (n + 2) + i]
     xo = d + i * d
     if sc > 0.0:
+        r0 = si[0]
+        r1 = si[1]
         for k in range(d):
-            out[k] = tdata[k] * (x[k] - tdata[xo + k]) + sc * normal(si)
+            z, r0, r1 = normal_state(r0, r1)
+            out[k] = tdata[k] * (x[k] - tdata[xo + k]) + sc * z
+        si[0] = r0
+        si[1] = r1
     else:
         for k in range(d):
             out[k] = tdata[k] * (x[k] - tdata[xo + k])
@@ -234,14 +239,42 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
 def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
     d = tmeta[0]
     n = tmeta[1]
+    if tmeta[3] != 0 and prep[d + 1] > 0.0 and tdata[d + (n + 1) * d] > 0.0:
+        # aggregated noise: task 0's stream and the aggregate's, interleaved in one pass (two
+        # independent generator chains overlap in the CPU; each stream's draws, and every
+        # value written, are those of the two-pass form below)
+        sc0 = tdata[d + (n + 1) * d] / math.sqrt(d)
+        asum = prep[d]
+        sc = prep[d + 1]
+        s0 = s[bank * (n + 2)]
+        sa = s[bank * (n + 2) + n + 1]
+        p0 = s0[0]
+        p1 = s0[1]
+        r0 = sa[0]
+        r1 = sa[1]
+        for k in range(d):
+            z0, p0, p1 = normal_state(p0, p1)
+            z, r0, r1 = normal_state(r0, r1)
+            g0[k] = tdata[k] * (x[k] - tdata[d + k]) + sc0 * z0
+            aux[k] = tdata[k] * (asum * x[k] - prep[k]) + sc * z
+        s0[0] = p0
+        s0[1] = p1
+        sa[0] = r0
+        sa[1] = r1
+        return
     sample_grad(tdata, tmeta, 0, x, s, bank, g0)
     if tmeta[3] != 0:
         asum = prep[d]
         sc = prep[d + 1]
         if sc > 0.0:
             sa = s[bank * (n + 2) + n + 1]
+            r0 = sa[0]
+            r1 = sa[1]
             for k in range(d):
-                aux[k] = tdata[k] * (asum * x[k] - prep[k]) + sc * normal(sa)
+                z, r0, r1 = normal_state(r0, r1)
+                aux[k] = tdata[k] * (asum * x[k] - prep[k]) + sc * z
+            sa[0] = r0
+            sa[1] = r1
         else:
             for k in range(d):
                 aux[k] = tdata[k] * (asum * x[k] - prep[k])
@@ -256,8 +289,13 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
             sc = tdata[sig + i] / math.sqrt(d)
             si = s[bank * (n + 2) + i]
             xo = d + i * d
+            r0 = si[0]
+            r1 = si[1]
             for k in range(d):
-                aux[k] += ai * (tdata[k] * (x[k] - tdata[xo + k]) + sc * normal(si))
+                z, r0, r1 = normal_state(r0, r1)
+                aux[k] += ai * (tdata[k] * (x[k] - tdata[xo + k]) + sc * z)
+            si[0] = r0
+            si[1] = r1
 
 
 SharedHessianQuadratics.ops_functions = (init_x, grad_norm_sq0, metrics, prepare, sample_grad,
