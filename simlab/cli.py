@@ -32,15 +32,30 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _row(v: Verdict, title: str) -> list[str]:
+def _bound_label(claim) -> str:
+    """``"NAME (provenance)"`` of the claim's bound in ``theory.<paper>``, or ``"-"``."""
+    if not claim.bound:
+        return "-"
+    import importlib
+
+    try:
+        bounds = importlib.import_module(f"theory.{claim.paper}").BOUNDS
+    except (ImportError, AttributeError):
+        return claim.bound
+    b = bounds.get(claim.bound)
+    return b.label() if b is not None else claim.bound
+
+
+def _row(v: Verdict, claim) -> list[str]:
     verdict = SYMBOL[v.verdict] + (" (known finding)" if v.known_finding else "")
-    return [v.id, title, v.provenance, v.check, verdict, _fmt(v.measured),
+    return [v.id, claim.title, v.provenance, _bound_label(claim), v.check, verdict,
+            _fmt(v.measured),
             f"[{_fmt(v.interval[0])}, {_fmt(v.interval[1])}]", _fmt(v.theory),
             f"{v.margin:+.3g}", f"{v.seconds:.1f}s"]
 
 
-HEADER = ["claim", "title", "provenance", "check", "verdict", "measured", "interval", "theory",
-          "margin", "time"]
+HEADER = ["claim", "title", "provenance", "bound", "check", "verdict", "measured", "interval",
+          "theory", "margin", "time"]
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -57,7 +72,8 @@ def _markdown(rows, verdicts, budget, seconds) -> str:
           f"{seconds:.0f} s in all.", "",
           "Provenance tags are the spec's: [D] derived for simlab (not quoted from the paper), "
           "[V] verified from the paper's abstract or introduction, [V-3P] verified through a "
-          "third party, [UNVERIFIED] reconstructed.", "",
+          "third party, [UNVERIFIED] reconstructed. The bound column names the sympy bound in "
+          "`theory/` with its own provenance (paper / derived / reconstructed).", "",
           "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     md += ["", "## Details", ""]
@@ -96,7 +112,7 @@ def cmd_verify(args) -> int:
         bar.set_postfix_str(claim.id)
         v = claim.run(budget=budget, backend=args.backend)
         verdicts.append(v)
-        rows.append(_row(v, claim.title))
+        rows.append(_row(v, claim))
     seconds = time.perf_counter() - t0
     table = _table(rows)
     print(table)
@@ -109,7 +125,7 @@ def cmd_verify(args) -> int:
     (out / "verify-report.md").write_text(_markdown(rows, verdicts, budget, seconds))
     (out / "verify-report.json").write_text(json.dumps(
         {"budget": budget, "commit": _git_commit(), "seconds": seconds,
-         "claims": [_json(v) for v in verdicts]}, indent=2, default=float))
+         "claims": [_json(v) for v in verdicts]}, indent=2, allow_nan=False))
     print(f"wrote {out / 'verify-report.md'} and {out / 'verify-report.json'}")
     bad = [v.id for v in verdicts if not v.ok]
     if bad:
@@ -118,10 +134,26 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def _json_safe(x):
+    """Replace non-finite floats by strings ("inf", "-inf", "nan") so the file is strict JSON."""
+    import math
+
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item() if getattr(x, "ndim", 0) == 0 else x.tolist()
+        return _json_safe(x)
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return x
+
+
 def _json(v: Verdict) -> dict:
     d = v.to_dict()
     d["known_finding"] = v.known_finding
-    return d
+    return _json_safe(d)
 
 
 def cmd_list(args) -> int:
@@ -131,8 +163,10 @@ def cmd_list(args) -> int:
         print(f"{paper}:")
         for c in registry.for_paper(paper):
             kf = "  [known finding]" if c.id in KNOWN_FINDINGS else ""
-            print(f"  {c.id:<12} {c.provenance:<14} {c.check:<12} {c.title}{kf}")
-            print(f"  {'':<12} planted error: {c.planted_error}")
+            print(f"  {c.id:<11} {c.title}{kf}")
+            print(f"  {'':<11} provenance {c.provenance}; check {c.check}; bound "
+                  f"{_bound_label(c)}")
+            print(f"  {'':<11} planted error: {c.planted_error}")
     figs = _figure_scripts()
     if figs:
         print("figures:")
@@ -209,7 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``simlab`` console script."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # e.g. `simlab list | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,8 +88,7 @@ def bank_isolation(task, alpha, x) -> tuple[bool, bool]:
     """``(only_bank_1_moved, replay_equal)`` for ``sample_split`` on bank 1.
 
     Draws once from bank 1 and checks that the other banks' rows are untouched; then copies
-    bank 0 into
-    bank 1 (as BC-MVR does) and checks that both banks give the same sample.
+    bank 0 into bank 1 (as BC-MVR does) and checks that both banks give the same sample.
     """
     tdata, tmeta = task.packed()
     nb = task.n_aux + 2
