@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from simlab.claims import Claim, registry
 from simlab.collab import measure, presets
+from simlab.collab.claims_wga import register as _register
 from simlab.collab.methods import BCEMA, WGA, SGDAlone
 from simlab.collab.moments import exact_metrics_blocks, pooled_blocks
 from simlab.engine import stats
 from simlab.engine.simulate import simulate
 from theory import collab as th
-
-
-def _register(**kw) -> Claim:
-    return registry.register(Claim(id=f"collab.{kw.pop('name')}", **kw))
-
 
 # --- P13 ----------------------------------------------------------------------------------
 
@@ -158,14 +153,7 @@ def p12_bc_not_worse(p, b, seed, planted, backend):
             best = (a, r)
     a, bc = best
     ratio = bc.value / alone.value
-    lo, hi = bc.lo / alone.hi, bc.hi / alone.lo
-    chk = stats.upper_bound(ratio, 0.0, 1.2, 0.0)
-    if hi <= 1.2:
-        chk = stats.Check(stats.HOLDS, ratio, (lo, hi), 1.2, (1.2 - hi) / 1.2)
-    elif lo > 1.2:
-        chk = stats.Check(stats.VIOLATED, ratio, (lo, hi), 1.2, (1.2 - lo) / 1.2)
-    else:
-        chk = stats.Check(stats.INCONCLUSIVE, ratio, (lo, hi), 1.2, (1.2 - hi) / 1.2)
+    chk = stats.interval_check(ratio, bc.lo / alone.hi, bc.hi / alone.lo, hi=1.2)
     return chk, (f"eps={p['eps']:g}: T_eps(BC, a={a}, eta={bc.eta:g}) = {bc.value:g} "
                  f"[{bc.lo:g}, {bc.hi:g}], T_eps(Alone, eta={alone.eta:g}) = {alone.value:g} "
                  f"[{alone.lo:g}, {alone.hi:g}]")
@@ -201,7 +189,7 @@ def p14_cramer_rao(p, b, seed, planted, backend):
     sim_task = presets.make_task(dict(p, sigma=p["sigma"] / 10)) if planted else task
     trinv = (c["sigma"][0] ** 2 / c["d"]) * float(np.sum(1.0 / task.eigenvalues))
     eta = p["eta_L"] / c["L"]
-    worst = None
+    checks = []
     methods = [SGDAlone(step_size=eta), BCEMA(step_size=eta, momentum="running")]
     for m in methods:
         tr = simulate(sim_task, m, steps=b["steps"], replicas=b["replicas"], seed=seed,
@@ -213,14 +201,10 @@ def p14_cramer_rao(p, b, seed, planted, backend):
         chk = stats.lower_bound(tr.mean("subopt")[keep], tr.se("subopt")[keep], floor, z)
         chk = stats.Check(chk.verdict, chk.measured, chk.interval, chk.theory, chk.margin,
                           int(ts[chk.index]))
-        if worst is None or _rank(chk) > _rank(worst[1]):
-            worst = (m.name, chk)
-    name, chk = worst
+        checks.append((m.name, chk))
+    chk = stats.worst([c for _, c in checks])
+    name = next(n for n, c in checks if c is chk)
     return chk, f"{name} at t={chk.index}: E f_0 - f* vs tr(Sigma_0 A^-1)/(2t)"
-
-
-def _rank(chk) -> int:
-    return {stats.HOLDS: 0, stats.INCONCLUSIVE: 1, stats.VIOLATED: 2}[chk.verdict]
 
 
 _register(
@@ -279,9 +263,10 @@ def p15_rate_slopes(p, b, seed, planted, backend):
                        "avg_grad_norm_sq", b, seed, backend)
     pl = _slope_over_T(task, lambda T: SGDAlone(step_size=pick(pl_eta)(T)), Ts, "subopt", b,
                        seed, backend)
-    checks = [("NC", nc, stats.interval_check(nc.slope, *nc.interval(z), -0.6, -0.4)),
-              ("PL", pl, stats.interval_check(pl.slope, *pl.interval(z), -1.15, -0.85))]
-    name, sl, chk = max(checks, key=lambda x: (_rank(x[2]), -x[2].margin))
+    checks = {"NC": stats.interval_check(nc.slope, *nc.interval(z), -0.6, -0.4),
+              "PL": stats.interval_check(pl.slope, *pl.interval(z), -1.15, -0.85)}
+    chk = stats.worst(checks.values())
+    name = next(k for k, c in checks.items() if c is chk)
     return chk, (f"T in {Ts.astype(int).tolist()}: NC slope {nc.slope:.3f} +- {z * nc.se:.3f} "
                  f"(allowed [-0.6, -0.4]); PL slope {pl.slope:.3f} +- {z * pl.se:.3f} "
                  f"(allowed [-1.15, -0.85]); decisive: {name}")
@@ -421,14 +406,7 @@ def p11_bc_degrades_with_delta(p, b, seed, planted, backend):
                      p["tol"])
     ratio = res[-1].value / alone.value
     r_lo, r_hi = res[-1].lo / alone.hi, res[-1].hi / alone.lo
-    if r_hi < 0.5:
-        rv = stats.VIOLATED
-    elif r_lo >= 0.5:
-        rv = stats.HOLDS
-    else:
-        rv = stats.INCONCLUSIVE
-    ratio_chk = stats.Check(rv, ratio, (r_lo, r_hi), 0.5, (r_lo - 0.5) / 0.5)
-    chk = max([mono, ratio_chk], key=lambda c: (_rank(c), -c.margin))
+    chk = stats.worst([mono, stats.interval_check(ratio, r_lo, r_hi, lo=0.5)])
     detail = ", ".join(f"delta={dl:g}: {r.value:g} [{r.lo:g}, {r.hi:g}]"
                        for dl, r in zip(deltas, res))
     return chk, (f"T_eps(BC): {detail}; Alone at delta={deltas[-1]:g}: {alone.value:g}; "
@@ -463,7 +441,7 @@ def p16_correlated_noise(p, b, seed, planted, backend):
 
     rhos = list(p["rhos"])
     z = stats.z_value(p["delta"], 2 * len(rhos), two_sided=True)
-    worst = None
+    found = []
     for label in ("AuxMOM", "AuxMVR"):
         means, ses = [], []
         for rho in rhos:
@@ -481,10 +459,10 @@ def p16_correlated_noise(p, b, seed, planted, backend):
             means.append(mm)
             ses.append(se)
         means, ses = np.array(means), np.array(ses)
-        chk = _monotone(means, means - z * ses, means + z * ses, False, p["tol"])
-        if worst is None or (_rank(chk), -chk.margin) > (_rank(worst[1]), -worst[1].margin):
-            worst = (label, chk, means)
-    label, chk, means = worst
+        found.append((label, _monotone(means, means - z * ses, means + z * ses, False, p["tol"]),
+                      means))
+    chk = stats.worst([c for _, c, _ in found])
+    label, _, means = next(f for f in found if f[1] is chk)
     return chk, (f"{label}: final E f_0 - f* at rho={rhos}: "
                  + ", ".join(f"{m:.4g}" for m in means))
 

@@ -20,8 +20,12 @@ from simlab.engine.simulate import simulate
 from theory import collab as th
 
 
-def _register(**kw) -> Claim:
+def register(**kw) -> Claim:
+    """Register a collab claim: ``name="P1"`` becomes the id ``"collab.P1"``."""
     return registry.register(Claim(id=f"collab.{kw.pop('name')}", **kw))
+
+
+_register = register
 
 
 # --- P1 -----------------------------------------------------------------------------------
@@ -205,23 +209,14 @@ def p5_wga_time_speedup(p, b, seed, planted, backend):
             task, lambda eta: WGA(step_size=eta), measure.eta_grid(c["L"], n_grid), eps,
             b["steps"], b["replicas"], seed, z, backend))
     t0 = res[0]
-    worst = None
-    for n, r in zip(ns[1:], res[1:]):
-        ratio = (n + 1) * r.value / t0.value
-        lo = (n + 1) * r.lo / t0.hi
-        hi = (n + 1) * r.hi / t0.lo
-        chk = stats.interval_check(ratio, lo, hi, 0.5, 2.0)
-        if worst is None or _rank(chk) > _rank(worst[1]) or (
-                _rank(chk) == _rank(worst[1]) and chk.margin < worst[1].margin):
-            worst = (n, chk)
-    n, chk = worst
+    checks = [stats.interval_check((n + 1) * r.value / t0.value, (n + 1) * r.lo / t0.hi,
+                                   (n + 1) * r.hi / t0.lo, 0.5, 2.0)
+              for n, r in zip(ns[1:], res[1:])]
+    chk = stats.worst(checks)
+    n = ns[1 + checks.index(chk)]
     detail = ", ".join(f"N={m}: T={r.value:g} [{r.lo:g}, {r.hi:g}] (eta={r.eta:g})"
                        for m, r in zip(ns, res))
     return chk, f"eps={eps:.3g}; worst ratio at N={n}; T_eps: {detail}"
-
-
-def _rank(chk) -> int:
-    return {stats.HOLDS: 0, stats.INCONCLUSIVE: 1, stats.VIOLATED: 2}[chk.verdict]
 
 
 _register(

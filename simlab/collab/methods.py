@@ -269,6 +269,16 @@ class AuxMVR(BCMVR):
         return BCMVR
 
 
+def bias_batch_mean(tdata, tmeta, alpha, x, s, prep, nb, g0b, auxb, out):
+    """Add the mean of ``nb`` independent (bank 1) samples of ``b(x) = g_0 - G`` to ``out``."""
+    d = tmeta[0]
+    a0 = alpha[0]
+    for _ in range(nb):
+        sample_split(tdata, tmeta, alpha, x, s, 1, prep, g0b, auxb)
+        for k in range(d):
+            out[k] += ((1.0 - a0) * g0b[k] - auxb[k]) / nb
+
+
 def sgd_init(tdata, tmeta, hyper, w, s):
     pass
 
@@ -318,13 +328,8 @@ def bcema_init(tdata, tmeta, hyper, w, s):
         m[k] = 0.0
     nb = int(hyper[3])
     if nb > 0:
-        g0 = w[off + 3 * d:off + 4 * d]
-        aux = w[off + 4 * d:off + 5 * d]
-        a0 = alpha[0]
-        for _ in range(nb):
-            sample_split(tdata, tmeta, alpha, w, s, 1, prep, g0, aux)
-            for k in range(d):
-                m[k] += ((1.0 - a0) * g0[k] - aux[k]) / nb
+        bias_batch_mean(tdata, tmeta, alpha, w, s, prep, nb, w[off + 3 * d:off + 4 * d],
+                        w[off + 4 * d:off + 5 * d], m)
 
 def bcema_step(tdata, tmeta, hyper, w, s, t):
     d = tmeta[0]
@@ -357,6 +362,7 @@ def bcema_step(tdata, tmeta, hyper, w, s, t):
 
 
 BCEMA.ops_functions = (bcema_init, bcema_step)
+BCEMA.ops_helpers = (bias_batch_mean,)
 
 
 def bcmvr_init(tdata, tmeta, hyper, w, s):
@@ -429,15 +435,10 @@ def bcsnap_step(tdata, tmeta, hyper, w, s, t):
     aux = w[off + 2 * d:off + 3 * d]
     a0 = alpha[0]
     if t % int(hyper[1]) == 0:
-        nb = int(hyper[2])
-        g0b = w[off + 3 * d:off + 4 * d]
-        auxb = w[off + 4 * d:off + 5 * d]
         for k in range(d):
             c[k] = 0.0
-        for _ in range(nb):
-            sample_split(tdata, tmeta, alpha, w, s, 1, prep, g0b, auxb)
-            for k in range(d):
-                c[k] += ((1.0 - a0) * g0b[k] - auxb[k]) / nb
+        bias_batch_mean(tdata, tmeta, alpha, w, s, prep, int(hyper[2]),
+                        w[off + 3 * d:off + 4 * d], w[off + 4 * d:off + 5 * d], c)
     sample_split(tdata, tmeta, alpha, w, s, 0, prep, g0, aux)
     eta = hyper[0]
     for k in range(d):
@@ -445,3 +446,4 @@ def bcsnap_step(tdata, tmeta, hyper, w, s, t):
 
 
 BCSNAP.ops_functions = (bcsnap_init, bcsnap_step)
+BCSNAP.ops_helpers = (bias_batch_mean,)

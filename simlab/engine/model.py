@@ -123,6 +123,8 @@ class Method:
 
     #: ``(init, step)`` as plain top-level functions (see the module docstring).
     ops_functions: ClassVar[tuple] = ()
+    #: Further plain functions that ``init``/``step`` call (composed into the same module).
+    ops_helpers: ClassVar[tuple] = ()
 
     @property
     def ops_class(self) -> type:

@@ -123,10 +123,14 @@ def agreement(mean, se, exact, z: float, tol: float = 0.0, max_rel_se: float | N
     return Check(v, float(mean[i]), interval, float(exact[i]), margin, i)
 
 
-def interval_check(estimate: float, lo_ci: float, hi_ci: float, lo: float, hi: float) -> Check:
+def interval_check(estimate: float, lo_ci: float, hi_ci: float, lo: float = -np.inf,
+                   hi: float = np.inf) -> Check:
     """Check that a quantity lies in ``[lo, hi]`` given its confidence interval.
 
-    ``holds`` when the CI is inside ``[lo, hi]``, ``violated`` when it does not meet it.
+    ``holds`` when the CI is inside ``[lo, hi]``, ``violated`` when it does not meet it. Either
+    end may be infinite (a one-sided statement such as ``ratio <= 1.2``). The margin is the
+    CI's distance to the nearer end, relative to the interval's width when finite, else to the
+    finite end's magnitude.
     """
     if lo_ci >= lo and hi_ci <= hi:
         v = HOLDS
@@ -134,10 +138,18 @@ def interval_check(estimate: float, lo_ci: float, hi_ci: float, lo: float, hi: f
         v = VIOLATED
     else:
         v = INCONCLUSIVE
-    width = max(hi - lo, 1e-300)
-    margin = min(lo_ci - lo, hi - hi_ci) / width
-    return Check(v, float(estimate), (float(lo_ci), float(hi_ci)), float((lo + hi) / 2),
-                 float(margin))
+    gap = min(lo_ci - lo, hi - hi_ci)
+    finite = [x for x in (lo, hi) if np.isfinite(x)]
+    scale = (hi - lo) if len(finite) == 2 else max(abs(finite[0]), 1e-300) if finite else 1.0
+    target = (lo + hi) / 2 if len(finite) == 2 else (finite[0] if finite else 0.0)
+    margin = gap / scale if np.isfinite(gap) else -1.0
+    return Check(v, float(estimate), (float(lo_ci), float(hi_ci)), float(target), float(margin))
+
+
+def worst(checks) -> Check:
+    """The least favourable of several checks: violated > inconclusive > holds, then margin."""
+    order = {HOLDS: 0, INCONCLUSIVE: 1, VIOLATED: 2}
+    return max(checks, key=lambda c: (order[c.verdict], -c.margin))
 
 
 @dataclass(frozen=True)
