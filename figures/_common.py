@@ -9,6 +9,8 @@ Every ``figures/<paper>_*.py`` script uses these, so that all figures read the s
   line with two bands, and :func:`band_legend` explains the bands in the legend;
 * :func:`final_values`, :func:`tuned_time_to_eps`: the two measurements the sweeps need (the
   error at the horizon, per replica; spec 8.3's time-to-eps, tuned over a step-size grid);
+  both simulate through the result store (:mod:`simlab.sweep.cache`; ``SIMLAB_STORE=off``
+  turns it off), so a second run of a figure reads its simulations back;
 * :func:`save`: the PNG (dpi 110) and its JSON sidecar (command line, seeds, parameters, git
   commit, the plotted numbers and the measured summary). Non-finite numbers are written as
   ``null``, never as ``NaN``.
@@ -49,7 +51,7 @@ from scipy import stats as sps  # noqa: E402
 
 from simlab.engine import stats  # noqa: E402
 from simlab.engine.model import Method, Task  # noqa: E402
-from simlab.engine.simulate import simulate  # noqa: E402
+from simlab.sweep.cache import cached_simulate, cached_stats  # noqa: E402
 
 FIGURES_DIR = Path(__file__).resolve().parent
 REPO_ROOT = FIGURES_DIR.parent
@@ -226,8 +228,8 @@ def final_values(task: Task, method: Method, steps: int, replicas: int, seed: in
                         .astype(np.int64))
     else:
         cps = np.array([steps], dtype=np.int64)
-    tr = simulate(task, method, steps=steps, replicas=replicas, seed=seed, checkpoints=cps,
-                  track_average=metric == "avg_grad_norm_sq")
+    tr = cached_simulate(task, method, steps=steps, replicas=replicas, seed=seed,
+                         checkpoints=cps, track_average=metric == "avg_grad_norm_sq")
     return tr.metric(metric).mean(axis=0)
 
 
@@ -309,8 +311,9 @@ def tuned_time_to_eps(task: Task, make_method: Callable[[float], Method], etas, 
     def run(k: int) -> float:
         eta = float(grid[k])
         horizon = steps if not best else int(min(steps, 1.5 * best[0] + 50))
-        tr = simulate(task, make_method(eta), steps=horizon, replicas=replicas, seed=seed,
-                      checkpoints="all", track_average=metric == "avg_grad_norm_sq")
+        tr = cached_stats(task, make_method(eta), steps=horizon, replicas=replicas, seed=seed,
+                          checkpoints="all", track_average=metric == "avg_grad_norm_sq",
+                          metrics=(metric,))
         v, lo, hi = stats.time_to_eps_interval(tr.mean(metric), tr.se(metric), eps, Z95)
         tried[eta] = v
         if np.isfinite(v) and (not best or v < best[0]):

@@ -35,7 +35,8 @@ from simlab.collab import presets
 from simlab.collab.methods import BCEMA, WGA, SGDAlone
 from simlab.collab.moments import exact_metrics
 from simlab.engine.model import beta_weights
-from simlab.engine.simulate import log_checkpoints, simulate
+from simlab.engine.simulate import log_checkpoints
+from simlab.sweep.cache import cached_simulate
 from theory.collab import wga_nc, wga_opt_mse
 
 NAME = "collab_f1_bias_variance"
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     zb2 = c["zeta_bar"] ** 2
     for key in progress(methods, args, "F1 methods"):
         m = methods[key]
-        tr = simulate(task, m, steps=T, replicas=R, seed=args.seed, checkpoints=cps,
-                      track_average=key == "WGA uniform")
+        tr = cached_simulate(task, m, steps=T, replicas=R, seed=args.seed, checkpoints=cps,
+                             track_average=key == "WGA uniform")
         cur = Curve.from_trace(tr, "grad_norm_sq")
         plot_curve(ax, cur, labels[key], COLORS[key])
         curves[key] = cur.record()

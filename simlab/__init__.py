@@ -1,5 +1,6 @@
 """simlab: checking papers on data-efficient learning by simulation."""
 
+from simlab import sweep  # noqa: F401  (a callable package: simlab.sweep(...))
 from simlab.engine.simulate import DivergenceError, simulate
 from simlab.engine.trace import Trace
 

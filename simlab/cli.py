@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quick", action="store_true", help="small budgets (for CI)")
     f.add_argument("--only", action="append", help="only scripts whose name contains this")
     f.set_defaults(func=cmd_figures)
+    from simlab.sweep.cli import add_sweep_parser  # simlab sweep run|status|show
+
+    add_sweep_parser(sub)
+    from simlab.neural.cli import add_neural_parser  # simlab neural collab (torch when run)
+
+    add_neural_parser(sub)
     return p
 
 

@@ -1,8 +1,16 @@
 """Shared test settings: hypothesis profiles (derandomized in CI) and an Agg backend."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# figures and notebooks simulate through the result store: keep the tests' records out of
+# the working tree (./.simlab/store), in a folder removed at exit
+if "SIMLAB_STORE" not in os.environ:
+    os.environ["SIMLAB_STORE"] = tempfile.mkdtemp(prefix="simlab-test-store-")
+    atexit.register(shutil.rmtree, os.environ["SIMLAB_STORE"], ignore_errors=True)
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

@@ -8,7 +8,12 @@ random generator's (:data:`simlab.engine.rng.RNG_FUNCTIONS`) and the replica loo
 
 * ``"numpy"``: the readable reference: the same functions run as plain Python, one replica
   after the other. Slow; for small checks and debugging.
-* ``"numba"``: ``numba.njit`` with ``cache=True``; replicas in parallel with ``prange``.
+* ``"numba"``: ``numba.njit`` with ``cache=True``; replicas in parallel with ``prange``. The
+  ops and the replica loop compile without numba's reference-counting runtime
+  (``_nrt=False``): they only index and slice arrays the caller owns (allocating is outside
+  the CUDA subset anyway), and with it every array view and call would update the shared
+  arrays' reference counts atomically, several times per step and replica, on cache lines
+  that all threads write.
 * ``"cuda"``: numba-cuda, one replica per thread (the adapter is :mod:`simlab.engine.cuda`).
 
 The module is written to a folder named by a hash of all the source that went into it, so
@@ -114,7 +119,7 @@ def _function_source(fn) -> str:
 
 _HEADERS = {
     "numpy": "JIT = _identity\n",
-    "numba": "import numba\nJIT = numba.njit(cache=True)\n",
+    "numba": "import numba\nJIT = numba.njit(cache=True, _nrt=False)\n",
 }
 
 _KERNELS = {
@@ -156,6 +161,7 @@ def compose_source(task_cls, method_cls, backend: str) -> str:
         header,
     ]
     funcs = list(_rng.RNG_FUNCTIONS) + list(task_cls.ops_functions) + [m_init, m_step]
+    funcs += list(getattr(method_cls, "ops_helpers", ()))
     funcs += list(RUNNER_FUNCTIONS)
     parts += [_function_source(f) for f in funcs]
     parts.append(f"m_init = {m_init.__name__}\nm_step = {m_step.__name__}\n")

@@ -101,6 +101,10 @@ def simulate(task: Task, method: Method, steps: int, replicas: int = 100, seed: 
         raise TypeError(f"method must be a simlab Method, got {type(method).__name__}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cuda":
+        from simlab.engine import cuda as cuda_adapter
+
+        cuda_adapter.require()  # a clear RuntimeError naming the fix, before any work
     if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     steps = int(steps)

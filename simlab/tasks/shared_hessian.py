@@ -170,6 +170,8 @@ class SharedHessianQuadratics(Task):
 
 # -- ops (plain Python; composed and compiled by simlab.engine.kernel) -----------------------
 # layout: tdata = [lam (d) | x* (N+1, d) | sigma (N+1) | x_0 (d)], tmeta = [d, N, P, aggregate]
+# The noise loops load a stream's two state words into locals, draw with normal_state and
+# store them back once: the same draws as normal(s), without a memory round trip per draw.
 
 def init_x(tdata, tmeta, x):
     d = tmeta[0]
@@ -239,29 +241,6 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
 def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
     d = tmeta[0]
     n = tmeta[1]
-    if tmeta[3] != 0 and prep[d + 1] > 0.0 and tdata[d + (n + 1) * d] > 0.0:
-        # aggregated noise: task 0's stream and the aggregate's, interleaved in one pass (two
-        # independent generator chains overlap in the CPU; each stream's draws, and every
-        # value written, are those of the two-pass form below)
-        sc0 = tdata[d + (n + 1) * d] / math.sqrt(d)
-        asum = prep[d]
-        sc = prep[d + 1]
-        s0 = s[bank * (n + 2)]
-        sa = s[bank * (n + 2) + n + 1]
-        p0 = s0[0]
-        p1 = s0[1]
-        r0 = sa[0]
-        r1 = sa[1]
-        for k in range(d):
-            z0, p0, p1 = normal_state(p0, p1)
-            z, r0, r1 = normal_state(r0, r1)
-            g0[k] = tdata[k] * (x[k] - tdata[d + k]) + sc0 * z0
-            aux[k] = tdata[k] * (asum * x[k] - prep[k]) + sc * z
-        s0[0] = p0
-        s0[1] = p1
-        sa[0] = r0
-        sa[1] = r1
-        return
     sample_grad(tdata, tmeta, 0, x, s, bank, g0)
     if tmeta[3] != 0:
         asum = prep[d]

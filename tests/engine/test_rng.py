@@ -90,3 +90,21 @@ def test_trace_identical_with_one_and_two_threads():
                            text=True, timeout=600, check=True)
         digests.append(r.stdout.strip().splitlines()[-1])
     assert digests[0] == digests[1]
+
+
+def test_register_state_normal_matches_in_place_normal():
+    """``normal_state`` (state in locals, used by hot loops) draws exactly what ``normal`` does,
+    through the ziggurat's wedge and tail branches too (plain Python, numpy uint64 scalars)."""
+    from simlab.engine import rng
+
+    s = np.zeros(2, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        rng.seed_stream(np.uint64(5), 1, 2, s)
+        a, b = s[0], s[1]
+        xs, ys = [], []
+        for _ in range(20_000):
+            xs.append(rng.normal(s))
+            y, a, b = rng.normal_state(a, b)
+            ys.append(y)
+    assert xs == ys and (s[0], s[1]) == (a, b)
+    assert max(abs(x) for x in xs) > 3.442620  # the tail branch was taken
