@@ -34,7 +34,7 @@ import numpy as np
 from simlab.engine.model import resolve_weights
 from simlab.engine.rng import normal
 from simlab.tasks._validate import check_float
-from simlab.tasks.hessian_perturbed import _PerturbedQuadraticBase
+from simlab.tasks.hessian_perturbed import _PerturbedQuadraticBase, init_x  # same x_0 slot
 
 
 @dataclass(frozen=True)
@@ -156,12 +156,6 @@ def lrt_row0(tdata, tmeta, x, k):
     for j in range(d):
         acc += tdata[h + j] * (x[j] - tdata[wo + j])
     return acc
-
-def init_x(tdata, tmeta, x):
-    d = tmeta[0]
-    off = tmeta[6]
-    for k in range(d):
-        x[k] = tdata[off + k]
 
 def grad_norm_sq0(tdata, tmeta, x):
     d = tmeta[0]
