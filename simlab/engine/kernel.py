@@ -87,7 +87,9 @@ def run_replica(j, tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track
         while k < K and checkpoints[k] == t:
             row = out[k, j]
             metrics(tdata, tmeta, w, row)  # noqa: F821
-            if t > 0:
+            if not track_avg:
+                row[3] = math.nan  # not asked for: NaN, never a number
+            elif t > 0:
                 row[3] = acc / t
             else:
                 row[3] = row[0]

@@ -140,8 +140,8 @@ def simulate(task: Task, method: Method, steps: int, replicas: int = 100, seed: 
     out, work, rngs, status = args
     bad = np.flatnonzero(status >= 0)
     if bad.size:
-        j = int(bad[0])
-        _locate_divergence(kernel, launch, run_args, task, method, ids[j:j + 1], cps)
+        _locate_divergence(kernel, launch, run_args, task, method, ids[bad], cps)
+        j = int(bad[np.argmin(status[bad])])  # pragma: no cover - fallback
         raise DivergenceError(int(status[j]), int(ids[j]))  # pragma: no cover - fallback
     return Trace(checkpoints=cps, values=out, replica_ids=ids, seed=int(seed),
                  info=dict(task=repr(task), method=repr(method), backend=backend,
@@ -162,10 +162,15 @@ def _allocate(task, method, ids, cps):
 
 
 def _locate_divergence(kernel, launch, run_args, task, method, ids, cps):
-    """Replay one replica with a finiteness check at every step and raise at the first."""
+    """Replay the diverged replicas with a finiteness check at every step and raise at the
+    first divergence over all of them (the smallest step; the smallest replica id on ties)."""
     tdata, tmeta, hyper, seed, _, steps, _, track = run_args
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
     args = _allocate(task, method, ids, cps)
     launch(kernel, tdata, tmeta, hyper, seed, ids, steps, cps, track, 1, *args)
     status = args[3]
-    if status[0] >= 0:
-        raise DivergenceError(int(status[0]), int(ids[0]))
+    hit = np.flatnonzero(status >= 0)
+    if hit.size:
+        order = np.lexsort((ids[hit], status[hit]))
+        j = int(hit[order[0]])
+        raise DivergenceError(int(status[j]), int(ids[j]))

@@ -5,7 +5,7 @@
 record, the whole block of replicas, per-replica values kept), else by simulating in this
 process and storing the result. :func:`cached_stats` does the same for callers that need only
 means and standard errors (:class:`~simlab.sweep.stats.ReplicaStats` has the Trace's ``mean``,
-``se`` and ``ci``); its records keep only the statistics of the metrics asked for, which matters
+``se`` and ``ci``); its records keep only the statistics (no per-replica values), which matters
 for runs recorded at every step. A run that diverges is stored as such and raises the same
 :class:`~simlab.engine.simulate.DivergenceError` when read back.
 
@@ -26,7 +26,8 @@ from simlab.engine.kernel import METRICS
 from simlab.engine.model import Method, Task
 from simlab.engine.simulate import DivergenceError, _checkpoints, simulate
 from simlab.engine.trace import Trace
-from simlab.sweep.keys import code_hash, describe, record_key
+from simlab.sweep.errors import SweepError
+from simlab.sweep.keys import code_hash, describe, record_key, record_metrics
 from simlab.sweep.stats import ReplicaStats
 from simlab.sweep.worker import Job, RecordId, compute
 
@@ -48,7 +49,7 @@ def _store(store):
     if url not in _STORES:
         try:
             _STORES[url] = store_mod.Store(url)
-        except ImportError as e:
+        except (ImportError, SweepError) as e:
             warnings.warn(f"results are not cached: {e}", stacklevel=3)
             _STORES[url] = None
     return _STORES[url]
@@ -85,15 +86,18 @@ def _cached(task: Task, method: Method, steps: int, replicas: int, seed: int, ba
     except CorruptRecord as e:
         print(f"warning: {e}; computing it again", file=sys.stderr)
         replace = True
-    job = Job(rid, task, method, int(steps), cps, metrics, bool(track_average), backend, keep,
-              code_hash(task.ops_class, method.ops_class, backend))
+    job = Job(rid, task, method, int(steps), cps,
+              record_metrics(task, method, bool(track_average)), bool(track_average), backend,
+              keep, code_hash(task.ops_class, method.ops_class, backend))
     result = compute(job)
     meta = {"sweep": "cached_simulate", "config": {
         "task": describe(task), "method": describe(method), "steps": int(steps),
-        "checkpoints": int(len(cps)), "metrics": list(metrics), "backend": backend,
-        "keep_replicas": keep}}
-    st.write(result, meta, replace=replace)
-    return Record(rid, result.status, result.stats, result.values, result.diverged, meta), False
+        "checkpoints": int(len(cps)), "backend": backend, "keep_replicas": keep}}
+    try:
+        st.write(result, meta, replace=replace)
+    except OSError as e:
+        warnings.warn(f"result not cached: cannot write {st.path(rid)} ({e})", stacklevel=3)
+    return Record.from_result(result, metrics, meta), False
 
 
 def _raise_if_diverged(rec) -> None:
@@ -119,13 +123,18 @@ def cached_simulate(task: Task, method: Method, steps: int, replicas: int = 100,
     Trace
         ``info["cached"]`` says whether it came from the store.
     """
+    held = record_metrics(task, method, bool(track_average))
     rec, hit = _cached(task, method, steps, replicas, seed, backend, checkpoints,
-                       track_average, replica_ids, METRICS, True, store)
+                       track_average, replica_ids, held, True, store)
     if rec is None:
         return simulate(task, method, steps, replicas, seed, backend, checkpoints,
                         track_average, replica_ids)
     _raise_if_diverged(rec)
-    return Trace(checkpoints=rec.stats.checkpoints, values=rec.values,
+    values = rec.values
+    if held != METRICS:  # a metric the run did not track reads NaN, as simulate gives it
+        values = np.full(values.shape[:2] + (len(METRICS),), np.nan)
+        values[:, :, [METRICS.index(m) for m in held]] = rec.values
+    return Trace(checkpoints=rec.stats.checkpoints, values=values,
                  replica_ids=np.arange(rec.rid.start, rec.rid.stop, dtype=np.int64),
                  seed=rec.rid.seed,
                  info=dict(task=repr(task), method=repr(method), backend=backend,
@@ -143,15 +152,28 @@ def cached_stats(task: Task, method: Method, steps: int, replicas: int = 100, se
     task, method, steps, replicas, seed, backend, checkpoints, track_average, replica_ids
         As for :func:`simlab.simulate`.
     metrics : sequence of str, optional
-        The metrics to keep (default all); fewer make smaller records.
+        The metrics to return (default all that the run records).
     store : Store, str or False, optional
 
     Returns
     -------
     ReplicaStats
         ``mean(name)``, ``se(name)``, ``ci(name)`` equal the Trace's bit for bit.
+
+    Raises
+    ------
+    ValueError
+        A metric that the run does not record (the running average without
+        ``track_average``).
     """
-    metrics = METRICS if metrics is None else tuple(m for m in METRICS if m in metrics)
+    held = record_metrics(task, method, bool(track_average))
+    if metrics is None:
+        metrics = held
+    unknown = [m for m in metrics if m not in held]
+    if unknown:
+        raise ValueError(f"metrics {unknown} are not recorded by this run; it records "
+                         f"{list(held)} (the running average needs track_average=True)")
+    metrics = tuple(m for m in held if m in metrics)
     rec, _ = _cached(task, method, steps, replicas, seed, backend, checkpoints, track_average,
                      replica_ids, metrics, False, store)
     if rec is None:

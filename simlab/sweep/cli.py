@@ -1,9 +1,10 @@
 """``simlab sweep run | status | show SPEC.toml``: the command line of the sweep layer.
 
-``run`` computes what the store lacks (exit 1 if a job failed), ``status`` counts stored,
-missing and corrupt records, ``show`` prints a summary table (each configuration's statistics at
-the last checkpoint, or at ``--step``). Bad specs and settings exit with status 2 and a message
-naming the parameter, before any work.
+``run`` computes what the store lacks (exit 1 if a job failed or the dask scheduler was lost,
+with the command that resumes), ``status`` counts stored, missing and corrupt records, ``show``
+prints a summary table (each configuration's statistics at the last checkpoint, or at
+``--step``), names what is missing or corrupt and exits 1 when something is. Bad specs, stores
+and settings exit with status 2 and one line naming the parameter, before any work.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     sub = sw.add_subparsers(dest="sweep_command", required=True)
     r = sub.add_parser("run", help="compute the records the store lacks")
     _store_arg(r)
-    r.add_argument("--executor", choices=("processes", "serial", "dask"), default=None,
-                   help="default: local processes (dask with --scheduler/--dask-local)")
+    r.add_argument("--executor", choices=("local", "serial", "dask", "processes"),
+                   default=None, metavar="{local,serial,dask}",
+                   help="local: worker processes on this machine (the default; 'processes' is "
+                        "the same); serial: in this process; dask: a dask.distributed cluster "
+                        "(the default with --scheduler/--dask-local)")
     r.add_argument("--workers", type=int, default=None,
                    help="local worker processes (default: cores / threads)")
     r.add_argument("--threads", type=int, default=None,
@@ -75,12 +79,49 @@ def cmd_run(args) -> int:
 
     spec = as_spec(args.spec)
     print(spec.describe())
-    report = run(spec, store=args.store, executor=args.executor, recompute=args.recompute,
-                 quiet=True if args.quiet else None, workers=args.workers,
-                 threads=args.threads, scheduler=args.scheduler, dask_local=args.dask_local,
-                 timeout=args.timeout)
+    with _quiet_dask(args):
+        report = run(spec, store=args.store, executor=args.executor, recompute=args.recompute,
+                     quiet=True if args.quiet else None, workers=args.workers,
+                     threads=args.threads, scheduler=args.scheduler,
+                     dask_local=args.dask_local, timeout=args.timeout)
     print(report)
+    if report.lost:
+        print(f"error: {report.lost}; {report.records - report.missing} of {report.records} "
+              f"records are stored; resume with: {_resume_command(args)}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _resume_command(args) -> str:
+    """The command that resumes a sweep: the same one, or locally."""
+    parts = ["simlab sweep run", args.spec]
+    if args.store:
+        parts += ["--store", args.store]
+    same = parts + (["--scheduler", args.scheduler] if args.scheduler else [])
+    local = parts + ["--executor", "local"]
+    return f"{' '.join(same)} (once the scheduler is back), or {' '.join(local)}"
+
+
+class _quiet_dask:
+    """Silence distributed's log lines while a dask sweep runs: the report says what failed."""
+
+    def __init__(self, args):
+        self.on = bool(args.scheduler or args.dask_local or args.executor == "dask")
+
+    def __enter__(self):
+        import logging
+
+        if self.on:
+            import distributed  # noqa: F401  (configures its loggers; silence them after)
+
+            names = [n for n in logging.root.manager.loggerDict
+                     if n.split(".")[0] in ("distributed", "tornado", "asyncio")]
+            for name in {"distributed", "tornado", "asyncio", *names}:
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        return self
+
+    def __exit__(self, *exc):
+        """Leave them silent: a lost scheduler's client logs from its own thread until the
+        process exits."""
 
 
 @_guard
@@ -96,8 +137,9 @@ def cmd_status(args) -> int:
 
 @_guard
 def cmd_show(args) -> int:
-    """``simlab sweep show``: mean +- SE of each configuration at one checkpoint."""
-    from simlab.sweep.runner import as_spec, load
+    """``simlab sweep show``: mean +- SE of each configuration at one checkpoint; names what
+    is missing or corrupt (exit 1 then)."""
+    from simlab.sweep.runner import as_spec, load, status
 
     spec = as_spec(args.spec)
     metrics = args.metric or list(spec.metrics)
@@ -114,13 +156,28 @@ def cmd_show(args) -> int:
     print(spec.describe())
     if df.empty:
         print("nothing stored yet; run `simlab sweep run` first")
+    else:
+        print(summary_table(df, metrics, step, spec.replicas).to_string(index=False))
+    st = status(spec, store=args.store)
+    if st.stored == st.records:
         return 0
-    print(summary_table(df, metrics, step).to_string(index=False))
-    return 0
+    print(f"\nincomplete: {st.missing} of {st.records} records missing and {len(st.corrupt)} "
+          f"corrupt; {st.complete} of {st.configurations} configurations complete:")
+    for line in st.gaps[:20]:
+        print(f"  {line}")
+    if len(st.gaps) > 20:
+        print(f"  ... and {len(st.gaps) - 20} more")
+    print(f"run `simlab sweep run {args.spec}"
+          + (f" --store {args.store}" if args.store else "") + "` to compute them")
+    return 1
 
 
-def summary_table(df, metrics, step: int):
-    """One row per configuration and seed: ``mean +- se`` of each metric at ``step``."""
+def summary_table(df, metrics, step: int, replicas: int | None = None):
+    """One row per configuration and seed: ``mean +- se`` of each metric at ``step``.
+
+    ``replicas`` reads ``n of N`` where fewer than the spec's ``N`` replicas are stored; a
+    diverged configuration shows the step and replica of its first divergence.
+    """
     sel = df[(df["step"] == step) & df["metric"].isin(metrics)]
     head = [c for c in df.columns if c not in ("metric", "step", "n", "mean", "std", "se",
                                                 "ci_low", "ci_high", "status", "diverged_step",
@@ -129,10 +186,13 @@ def summary_table(df, metrics, step: int):
     for _, g in sel.groupby(head, sort=False, dropna=False):
         first = g.iloc[0]
         row = {c: first[c] for c in head}
-        row["replicas"] = int(g["n"].max())
+        n = int(g["n"].max())
+        row["replicas"] = (str(n) if replicas is None or n == replicas or first["status"] !=
+                           "ok" else f"{n} of {replicas}")
         for _, r in g.iterrows():
             row[r["metric"]] = (f"{r['mean']:.4g} +- {r['se']:.2g}" if r["status"] == "ok"
-                                else f"diverged at t={r['diverged_step']}")
+                                else f"diverged at t={int(r['diverged_step'])} (replica "
+                                     f"{int(r['diverged_replica'])})")
         rows.append(row)
     import pandas as pd
 

@@ -9,3 +9,7 @@ class SweepError(ValueError):
 
 class MissingRecords(LookupError):
     """:func:`simlab.sweep.load` found records missing or corrupt (run the sweep first)."""
+
+
+class ExecutorLost(RuntimeError):
+    """The executor went away mid-sweep (a dask scheduler stopped): stop, report, resume later."""

@@ -2,9 +2,17 @@
 
 Every executor has the same small interface: :meth:`Executor.start` (start the workers and
 load the kernels in each, returning the seconds it took), :meth:`Executor.map` (yield
-``(job, result or exception)`` as jobs finish, in any order) and :meth:`Executor.close`. Results
-are the same bit for bit whichever runs them: a job's replicas draw from streams keyed by
-``(seed, replica)``, and the number of threads does not change a replica's trace.
+``(job, result or exception)`` as jobs finish, in any order) and :meth:`Executor.close`. ``map``
+takes the jobs lazily: it keeps at most :attr:`Executor.window` of them in flight and asks the
+iterable for the next one only when a slot frees up, so the caller can claim each record (its
+lease in the store) just before it is computed, and two sweeps on one store split the work.
+Results are the same bit for bit whichever runs them: a job's replicas draw from streams keyed
+by ``(seed, replica)``, and the number of threads does not change a replica's trace.
+
+Names: ``local`` (local worker processes; ``processes`` is the same), ``serial`` (this process)
+and ``dask``. A dask task's key names exactly its work: the full record key and the replica
+block ``[start, stop)`` (:func:`dask_key`), so two sweeps on one scheduler never receive each
+other's results. A lost scheduler raises :class:`ExecutorLost`.
 
 Threads: numba reads ``NUMBA_NUM_THREADS`` when it is imported, so the local executors set it
 in the environment their worker processes are started with (``threads`` per worker; by default
@@ -17,12 +25,20 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from simlab.sweep import worker as _worker
-from simlab.sweep.errors import SweepError
+from simlab.sweep.errors import ExecutorLost, SweepError
 
-EXECUTORS = ("processes", "serial", "dask")
+#: Executor names; ``processes`` is accepted as another name of ``local``.
+EXECUTORS = ("local", "serial", "dask")
+ALIASES = {"processes": "local"}
+
+
+def dask_key(job) -> str:
+    """The dask key of a job: the full record key, the seed and the replica block."""
+    r = job.rid
+    return f"simlab-{r.key}-seed{r.seed}-r{r.start}-{r.stop}"
 
 
 class Executor:
@@ -31,6 +47,11 @@ class Executor:
     name = "executor"
     workers = 1
     threads: int | None = None
+    #: Jobs in flight at once (default twice the workers).
+    window: int | None = None
+
+    def _window(self) -> int:
+        return int(self.window or 2 * max(1, self.workers))
 
     def start(self, kernels: Sequence = ()) -> float:
         """Start the workers and load the kernels of ``(task, method, backend)`` examples.
@@ -42,8 +63,11 @@ class Executor:
         """
         return 0.0
 
-    def map(self, fn, jobs: Sequence) -> Iterator[tuple]:  # pragma: no cover - abstract
-        """Yield ``(job, fn(job))``, or ``(job, exception)`` when it raised, as jobs finish."""
+    def map(self, fn, jobs: Iterable) -> Iterator[tuple]:  # pragma: no cover - abstract
+        """Yield ``(job, fn(job))``, or ``(job, exception)`` when it raised, as jobs finish.
+
+        ``jobs`` is consumed lazily: at most :attr:`window` jobs are in flight.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -120,7 +144,7 @@ class ProcessExecutor(Executor):
         numba threads per process; default the cores divided by ``workers``.
     """
 
-    name = "processes"
+    name = "local"
 
     def __init__(self, workers: int | None = None, threads: int | None = None):
         self.workers, self.threads = _split_cores(workers, threads)
@@ -148,17 +172,31 @@ class ProcessExecutor(Executor):
         return time.perf_counter() - t0
 
     def map(self, fn, jobs):
-        """Submit every job and yield results as they complete."""
-        from concurrent.futures import as_completed
+        """Submit jobs as slots free up (at most :attr:`window` in flight); yield results."""
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         self.start()
-        futures = {self._pool.submit(fn, job): job for job in jobs}
+        it = iter(jobs)
+        pending: dict = {}
+
+        def fill():
+            while len(pending) < self._window():
+                job = next(it, None)
+                if job is None:
+                    return
+                pending[self._pool.submit(fn, job)] = job
+
+        fill()
         try:
-            for fut in as_completed(futures):
-                exc = fut.exception()
-                yield futures[fut], (exc if exc is not None else fut.result())
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = pending.pop(fut)
+                    exc = fut.exception()
+                    yield job, (exc if exc is not None else fut.result())
+                fill()
         finally:
-            for fut in futures:
+            for fut in pending:
                 fut.cancel()
 
     def close(self) -> None:
@@ -251,21 +289,68 @@ class DaskExecutor(Executor):
         self.threads = max(threads.values())
         return time.perf_counter() - t0
 
+    def _lost(self, e: BaseException | None = None) -> ExecutorLost:
+        addr = self.scheduler or getattr(getattr(self.client, "scheduler", None), "address",
+                                         "the LocalCluster")
+        why = "" if e is None else f" ({type(e).__name__})"
+        return ExecutorLost(f"the dask scheduler at {addr} was lost{why}")
+
+    def _connected(self) -> bool:
+        return self.client is not None and getattr(self.client, "status", "") == "running"
+
     def map(self, fn, jobs):
-        """Submit every job and yield results as they complete."""
+        """Submit jobs as slots free up (at most :attr:`window` in flight); yield results.
+
+        Raises
+        ------
+        ExecutorLost
+            The connection to the scheduler was lost (what finished before was yielded).
+        """
         from distributed import as_completed
 
-        jobs = list(jobs)
-        futures = self.client.map(fn, jobs, pure=False,
-                                  key=[f"simlab-{j.rid.key[:10]}-{j.rid.seed}-{j.rid.start}"
-                                       for j in jobs])
-        index = {f.key: j for f, j in zip(futures, jobs)}
+        it = iter(jobs)
+        index: dict = {}
+        ac = as_completed()
+
+        def fill():
+            while len(index) < self._window():
+                job = next(it, None)
+                if job is None:
+                    return
+                fut = self.client.submit(fn, job, key=dask_key(job), pure=False)
+                index[fut.key] = (fut, job)
+                ac.add(fut)
+
         try:
-            for fut in as_completed(futures):
-                exc = fut.exception()
-                yield index[fut.key], (exc if exc is not None else fut.result())
+            fill()
+            for fut in ac:
+                fut_job = index.pop(fut.key, None)
+                if fut_job is None:  # pragma: no cover - a key we no longer track
+                    continue
+                job = fut_job[1]
+                try:
+                    exc = fut.exception()
+                    result = exc if exc is not None else fut.result()
+                except Exception as e:  # noqa: BLE001 - cancelled: lost scheduler or not
+                    if not self._connected():
+                        raise self._lost(e) from None
+                    result = e
+                if isinstance(result, BaseException) and not self._connected():
+                    raise self._lost(result)
+                yield job, result
+                fill()
+        except ExecutorLost:
+            raise
+        except (OSError, TimeoutError) as e:
+            if not self._connected():
+                raise self._lost(e) from None
+            raise
         finally:
-            self.client.cancel(futures)
+            if self._connected():
+                try:
+                    self.client.cancel([f for f, _ in index.values()])
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
 
     def close(self) -> None:
         """Close the client and the LocalCluster this executor started."""
@@ -285,9 +370,9 @@ def make_executor(executor: str | Executor | None = None, workers: int | None = 
 
     Parameters
     ----------
-    executor : {"processes", "serial", "dask"} or Executor, optional
+    executor : {"local", "serial", "dask"} or Executor, optional
         Default ``"dask"`` when ``scheduler``, ``dask_local`` or ``client`` is given, else
-        ``"processes"``.
+        ``"local"`` (local processes; ``"processes"`` is another name for it).
     workers, threads : int, optional
         Local processes and numba threads per process.
     scheduler : str, optional
@@ -306,7 +391,8 @@ def make_executor(executor: str | Executor | None = None, workers: int | None = 
         return executor
     dask_given = any(x is not None for x in (scheduler, dask_local, client))
     if executor is None:
-        executor = "dask" if dask_given else "processes"
+        executor = "dask" if dask_given else "local"
+    executor = ALIASES.get(executor, executor)
     if executor not in EXECUTORS:
         raise SweepError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if executor == "dask":

@@ -33,8 +33,17 @@ from simlab.engine import rng as _rng
 from simlab.engine import simulate as _simulate
 from simlab.engine.model import Method, Task
 
-#: Bump when the record layout changes (a new layout never reads an old one).
-FORMAT = 1
+#: Bump when the record layout changes (a new layout never reads an old one). Format 2: a
+#: record holds every metric its run produced, named in its metadata.
+FORMAT = 2
+
+
+def record_metrics(task: Task, method: Method, track_average: bool) -> tuple[str, ...]:
+    """The metrics a record of ``(task, method)`` holds: every metric the kernel records,
+    and the running average only when it was tracked (the key says whether)."""
+    from simlab.engine.kernel import METRICS
+
+    return tuple(m for m in METRICS if track_average or m != "avg_grad_norm_sq")
 
 
 def _qualname(cls: type) -> str:

@@ -12,17 +12,18 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from simlab.sweep.errors import MissingRecords, SweepError
+from simlab.sweep.errors import ExecutorLost, MissingRecords, SweepError
 from simlab.sweep.executors import DaskExecutor, Executor, make_executor
 from simlab.sweep.keys import describe
 from simlab.sweep.spec import Config, Sweep
 from simlab.sweep.stats import ReplicaStats
-from simlab.sweep.store import CorruptRecord, Record, Store
-from simlab.sweep.worker import Job, RecordId, compute
+from simlab.sweep.store import LEASE_TTL, CorruptRecord, Record, Store
+from simlab.sweep.worker import Job, RecordId, check_result, compute
 
 #: Statistics columns of :func:`load`'s table.
 STAT_COLUMNS = ("n", "mean", "std", "se", "ci_low", "ci_high")
@@ -58,15 +59,25 @@ class RunReport:
     records : int
         Records of the spec.
     stored : int
-        Found valid in the store (not computed).
+        Found valid in the store when the run started (reused, not computed).
     computed : int
-        Computed and written by this run.
+        Computed by this run and written to the store by it.
+    by_others : int
+        Written by another run while this one ran (it held the record's lease, or its write
+        came first): not computed here, or computed and dropped (``dropped``).
+    dropped : int
+        Of ``by_others``, records this run computed too but another run's write came first.
     corrupt : list of str
         Records found damaged (then computed again).
     failed : list of (str, str)
-        Records whose job raised, with the error.
-    diverged : int
-        Records whose configuration diverged (stored as such).
+        Records whose job raised, whose result did not match the job, or that could not be
+        written, with the error.
+    diverged : list of dict
+        One entry per diverged record: ``config`` (the configuration's columns), ``seed``,
+        ``block`` ``(start, stop)``, ``step`` and ``replica`` (the first divergence over the
+        block's replicas).
+    lost : str or None
+        Why the run stopped early (the dask scheduler was lost); what finished is stored.
     startup_seconds : float
         Starting the executor and loading the kernels in every worker.
     seconds : float
@@ -82,9 +93,12 @@ class RunReport:
     records: int = 0
     stored: int = 0
     computed: int = 0
+    by_others: int = 0
+    dropped: int = 0
     corrupt: list = field(default_factory=list)
     failed: list = field(default_factory=list)
-    diverged: int = 0
+    diverged: list = field(default_factory=list)
+    lost: str | None = None
     startup_seconds: float = 0.0
     seconds: float = 0.0
     executor: str = ""
@@ -93,41 +107,67 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """No job failed."""
-        return not self.failed
+        """No job failed and the run was not cut short."""
+        return not self.failed and self.lost is None
+
+    @property
+    def missing(self) -> int:
+        """Records neither stored, computed nor written by another run (failed, or lost)."""
+        return self.records - self.stored - self.computed - self.by_others
 
     def __str__(self) -> str:
         lines = [f"{self.name}: {self.records} records: {self.stored} already stored, "
-                 f"{self.computed} computed ({self.diverged} diverged), "
-                 f"{len(self.corrupt)} corrupt (recomputed), {len(self.failed)} failed; "
+                 f"{self.computed} computed ({len(self.diverged)} diverged), "
+                 f"{self.by_others} written by another run"
+                 + (f" ({self.dropped} of them computed here too)" if self.dropped else "")
+                 + f", {len(self.corrupt)} corrupt (recomputed), {len(self.failed)} failed; "
                  f"{self.seconds:.1f} s ({self.startup_seconds:.1f} s starting "
                  f"{self.executor or 'no executor'})"]
         lines += [f"  corrupt: {c}" for c in self.corrupt[:10]]
         lines += [f"  FAILED {r}: {e}" for r, e in self.failed[:10]]
+        if len(self.failed) > 10:
+            lines.append(f"  ... and {len(self.failed) - 10} more failed")
+        lines += [f"  diverged: {_config_words(d['config'])}, seed {d['seed']}, replicas "
+                  f"[{d['block'][0]}, {d['block'][1]}): first non-finite at step {d['step']} "
+                  f"in replica {d['replica']}" for d in self.diverged[:20]]
+        if len(self.diverged) > 20:
+            lines.append(f"  ... and {len(self.diverged) - 20} more diverged")
+        if self.lost:
+            lines.append(f"  STOPPED: {self.lost}; {self.missing} records not computed")
         return "\n".join(lines)
+
+
+def _config_words(columns: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in columns.items() if v is not None)
 
 
 def _read_all(spec: Sweep, store: Store, values: bool) -> dict:
     """``rid -> Record | CorruptRecord | None`` for every record of the spec."""
+    store.check_readable()
     listing = {c.key: store.listing(c.key) for c in spec.configurations}
     out = {}
     for config, rid in spec.records():
         if rid.name not in listing[config.key]:
             out[rid] = None
             continue
-        try:
-            out[rid] = store.read(rid, spec.checkpoint_array, spec.metrics, values=values)
-        except CorruptRecord as e:
-            out[rid] = e
-        except FileNotFoundError:  # removed since the listing
-            out[rid] = None
+        out[rid] = _read_one(spec, store, rid, values)
     return out
 
 
-def _job(spec: Sweep, config: Config, rid: RecordId) -> Job:
-    from simlab.sweep.keys import code_hash
+def _read_one(spec: Sweep, store: Store, rid: RecordId, values: bool):
+    try:
+        return store.read(rid, spec.checkpoint_array, spec.metrics, values=values)
+    except CorruptRecord as e:
+        return e
+    except FileNotFoundError:  # removed since the listing
+        return None
 
-    return Job(rid, config.task, config.method, spec.steps, spec.checkpoint_array, spec.metrics,
+
+def _job(spec: Sweep, config: Config, rid: RecordId) -> Job:
+    from simlab.sweep.keys import code_hash, record_metrics
+
+    return Job(rid, config.task, config.method, spec.steps, spec.checkpoint_array,
+               record_metrics(config.task, config.method, spec.track_average),
                spec.track_average, spec.backend, spec.keep_replicas,
                code_hash(config.task.ops_class, config.method.ops_class, spec.backend))
 
@@ -136,8 +176,7 @@ def _meta(spec: Sweep, config: Config) -> dict:
     return {"sweep": spec.name, "config": {
         "task": describe(config.task), "method": describe(config.method),
         "steps": spec.steps, "checkpoints": int(len(spec.checkpoint_array)),
-        "metrics": list(spec.metrics), "backend": spec.backend,
-        "keep_replicas": spec.keep_replicas}}
+        "backend": spec.backend, "keep_replicas": spec.keep_replicas}}
 
 
 def _progress(total: int, desc: str, quiet: bool | None):
@@ -147,8 +186,51 @@ def _progress(total: int, desc: str, quiet: bool | None):
     return tqdm(total=total, desc=desc, unit="task", disable=disable, dynamic_ncols=True)
 
 
+class _Heartbeat:
+    """Refresh this run's leases every ``every`` seconds in a background thread."""
+
+    def __init__(self, every: float):
+        import threading
+
+        self.leases: dict = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _beat(self, every: float) -> None:
+        while not self._stop.wait(every):
+            with self._lock:
+                held = list(self.leases.values())
+            for lease in held:
+                lease.refresh()
+
+    def add(self, rid, lease) -> None:
+        with self._lock:
+            self.leases[rid] = lease
+
+    def release(self, rid) -> None:
+        with self._lock:
+            lease = self.leases.pop(rid, None)
+        if lease is not None:
+            lease.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            held = list(self.leases.values())
+            self.leases.clear()
+        for lease in held:
+            lease.release()
+
+
+#: Seconds between looks at records that another run holds.
+POLL_SECONDS = 0.2
+
+
 def _run(spec: Sweep, store: Store, executor: Executor, recompute: bool, quiet: bool | None,
-         keep: bool) -> tuple[RunReport, dict]:
+         keep: bool, ttl: float = LEASE_TTL) -> tuple[RunReport, dict]:
     t0 = time.perf_counter()
     report = RunReport(spec.name, executor=executor.describe())
     records = spec.records()
@@ -168,32 +250,128 @@ def _run(spec: Sweep, store: Store, executor: Executor, recompute: bool, quiet: 
         if rid not in seen:  # two spellings of one configuration share a record
             seen.add(rid)
             todo.append((config, rid, recompute or got is not None))
-    if todo:
-        by_rid = {rid: (config, replace) for config, rid, replace in todo}
+    if not todo:
+        report.seconds = time.perf_counter() - t0
+        return report, found
+    run_id = uuid.uuid4().hex
+    by_rid = {rid: (config, replace) for config, rid, replace in todo}
+    beat = _Heartbeat(ttl / 4)
+    bar = _progress(len(todo), spec.name, quiet)
+    bar.set_postfix_str(f"{report.stored} stored")
+    waiting: list = []  # records another run holds: look again when ours are done
+
+    def claim(items):
+        """Jobs of the records this run can lease, in order; the others wait."""
+        for config, rid, replace in items:
+            try:
+                lease = store.lease(rid, run_id, ttl)
+            except OSError as e:
+                report.failed.append((str(rid), f"cannot claim the record: {_oserror(e)}"))
+                bar.update()
+                continue
+            if lease is None:
+                waiting.append((config, rid, replace))
+                continue
+            if not recompute and _written(spec, store, rid, found, keep):
+                lease.release()  # written by another run between our listing and now
+                report.by_others += 1
+                bar.update()
+                continue
+            beat.add(rid, lease)
+            yield _job(spec, config, rid)
+
+    def collect(job, result):
+        bar.update()
+        rid = job.rid
+        config, replace = by_rid[rid]
+        try:
+            if isinstance(result, BaseException):
+                report.failed.append((str(rid), f"{type(result).__name__}: {result}"))
+                return
+            why = check_result(job, result)
+            if why is not None:
+                report.failed.append((str(rid), f"the result does not match the job: {why}"))
+                return
+            try:
+                wrote = store.write(result, _meta(spec, config), replace=replace)
+            except OSError as e:
+                report.failed.append((str(rid), f"cannot write the record: {_oserror(e)}"))
+                return
+            if not wrote:  # another run's write came first: theirs is the record
+                report.by_others += 1
+                report.dropped += 1
+                if keep:
+                    found[rid] = _read_one(spec, store, rid, spec.keep_replicas)
+                return
+            report.computed += 1
+            report.task_seconds += result.info.get("seconds", 0.0)
+            report.worker_peak_rss_mb = max(report.worker_peak_rss_mb,
+                                            result.info.get("peak_rss_mb", 0.0))
+            if result.status == "diverged":
+                report.diverged.append({"config": dict(config.columns), "seed": rid.seed,
+                                        "block": (rid.start, rid.stop),
+                                        "step": int(result.diverged[0]),
+                                        "replica": int(result.diverged[1])})
+            if keep:
+                found[rid] = Record.from_result(result, spec.metrics)
+        finally:
+            beat.release(rid)
+
+    try:
         report.startup_seconds += executor.start(spec.kernels([c for c, _, _ in todo]))
         report.executor = executor.describe()
-        bar = _progress(len(todo), spec.name, quiet)
-        bar.set_postfix_str(f"{report.stored} stored")
-        try:
-            for job, result in executor.map(compute, [_job(spec, c, r) for c, r, _ in todo]):
-                bar.update()
-                if isinstance(result, BaseException):
-                    report.failed.append((str(job.rid), f"{type(result).__name__}: {result}"))
-                    continue
-                config, replace = by_rid[job.rid]
-                store.write(result, _meta(spec, config), replace=replace)
-                report.computed += 1
-                report.task_seconds += result.info.get("seconds", 0.0)
-                report.worker_peak_rss_mb = max(report.worker_peak_rss_mb,
-                                                result.info.get("peak_rss_mb", 0.0))
-                report.diverged += result.status == "diverged"
-                if keep:
-                    found[job.rid] = Record(job.rid, result.status, result.stats,
-                                            result.values, result.diverged, {})
-        finally:
-            bar.close()
+        pending = todo
+        while pending:
+            waiting.clear()
+            for job, result in executor.map(compute, claim(pending)):
+                collect(job, result)
+            pending = []
+            while waiting:  # records other runs hold: wait until written or given up
+                time.sleep(POLL_SECONDS)
+                still = []
+                for config, rid, replace in waiting:
+                    if _written(spec, store, rid, found, keep):
+                        report.by_others += 1
+                        bar.update()
+                    elif store.lease_holder(rid, ttl) is None:
+                        pending.append((config, rid, replace))  # given up: ours to compute
+                    else:
+                        still.append((config, rid, replace))
+                waiting[:] = still
+                if pending:
+                    break
+            if waiting:
+                pending += waiting
+    except ExecutorLost as e:
+        report.lost = str(e)
+    finally:
+        bar.close()
+        beat.close()
     report.seconds = time.perf_counter() - t0
     return report, found
+
+
+def _written(spec: Sweep, store: Store, rid: RecordId, found: dict, keep: bool) -> bool:
+    """Whether a valid record is stored at ``rid`` now (read into ``found`` when kept).
+
+    A record that was corrupt when this run started counts only once a valid one replaced it.
+    """
+    if not store.exists(rid):
+        return False
+    got = _read_one(spec, store, rid, spec.keep_replicas)
+    if isinstance(got, Record):
+        if keep:
+            found[rid] = got
+        return True
+    return False
+
+
+def _oserror(e: OSError) -> str:
+    """An OSError in words, naming what is in the way of a directory."""
+    if isinstance(e, IsADirectoryError) or getattr(e, "errno", None) in (21, 39):
+        return (f"a directory is in the way at {e.filename2 or e.filename} "
+                f"({type(e).__name__}); remove it")
+    return f"{type(e).__name__}: {e}"
 
 
 def run(spec, store=None, executor: str | Executor | None = None, recompute: bool = False,
@@ -206,9 +384,10 @@ def run(spec, store=None, executor: str | Executor | None = None, recompute: boo
         The sweep (see :mod:`simlab.sweep.spec`).
     store : Store or str, optional
         Default: the spec's ``store``, else ``$SIMLAB_STORE``, else ``./.simlab/store``.
-    executor : {"processes", "serial", "dask"} or Executor, optional
-        Default local processes (dask when a scheduler, LocalCluster size or client is
-        given). An executor passed in is started if needed and left open.
+    executor : {"local", "serial", "dask"} or Executor, optional
+        Default local processes (``"local"``, also called ``"processes"``; dask when a
+        scheduler, LocalCluster size or client is given). An executor passed in is started if
+        needed and left open.
     recompute : bool
         Compute every record again and replace what is stored.
     quiet : bool, optional
@@ -224,7 +403,15 @@ def run(spec, store=None, executor: str | Executor | None = None, recompute: boo
     Raises
     ------
     SweepError
-        A bad spec, executor setting or unreachable scheduler, before any work.
+        A bad spec, store, executor setting or unreachable scheduler, before any work.
+
+    Notes
+    -----
+    Records are claimed one by one (a lease file beside each, see
+    :meth:`simlab.sweep.store.Store.lease`) just before they are computed, so concurrent runs of
+    one spec on one store split the work; records another run holds are waited for, and
+    counted in :attr:`RunReport.by_others` once written. A lost dask scheduler stops the run
+    with :attr:`RunReport.lost` set; what finished is stored, and running again resumes.
     """
     return _run_and_collect(spec, store, executor, recompute, quiet, False, executor_options)[0]
 
@@ -236,6 +423,7 @@ def _run_and_collect(spec, store, executor, recompute, quiet, keep, options):
     ex = make_executor(executor, **options)
     try:
         connect = ex.connect() if isinstance(ex, DaskExecutor) else 0.0  # fails before work
+        store.probe()  # a store that cannot be used fails here, in one line, before any work
         report, found = _run(spec, store, ex, recompute, quiet, keep)
         report.startup_seconds += connect
         report.seconds += connect
@@ -257,6 +445,9 @@ class Status:
     configurations : int
     complete : int
         Configurations with every record stored.
+    gaps : list of str
+        One line per configuration and seed with missing or corrupt records: which replica
+        blocks, and why.
     """
 
     name: str
@@ -266,6 +457,7 @@ class Status:
     corrupt: list
     configurations: int
     complete: int
+    gaps: list = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"{self.name}: {self.records} records: {self.stored} stored, {self.missing} "
@@ -285,7 +477,25 @@ def status(spec, store=None) -> Status:
     stored = sum(isinstance(v, Record) for v in found.values())
     corrupt = [str(v) for v in found.values() if isinstance(v, CorruptRecord)]
     return Status(spec.name, len(found), stored, len(found) - stored - len(corrupt), corrupt,
-                  len(spec.configurations), sum(done.values()))
+                  len(spec.configurations), sum(done.values()), _gaps(spec, found))
+
+
+def _gaps(spec: Sweep, found: dict) -> list[str]:
+    out = []
+    for config in spec.configurations:
+        for seed in spec.seeds:
+            missing, corrupt = [], []
+            for a, b in spec.block_ranges():
+                got = found.get(RecordId(config.key, seed, a, b))
+                if got is None:
+                    missing.append(f"[{a}, {b})")
+                elif isinstance(got, CorruptRecord):
+                    corrupt.append(f"[{a}, {b}) ({got.reason})")
+            if missing or corrupt:
+                parts = ([f"missing replicas {', '.join(missing)}"] if missing else []) + \
+                        ([f"corrupt {', '.join(corrupt)}"] if corrupt else [])
+                out.append(f"{_config_words(config.columns)}, seed {seed}: {'; '.join(parts)}")
+    return out
 
 
 def load(spec, store=None, per_replica: bool = False, partial: bool = False):

@@ -53,7 +53,8 @@ class Job:
     steps : int
     checkpoints : ndarray of int64
     metrics : tuple of str
-        Metrics the record keeps, in :data:`simlab.engine.kernel.METRICS` order.
+        Metrics the record holds (:func:`simlab.sweep.keys.record_metrics`: all the run
+        produces; readers select).
     track_average : bool
     backend : str
     keep_replicas : bool
@@ -128,12 +129,41 @@ def compute(job: Job) -> Result:
         return Result(rid, "diverged", diverged=(e.step, e.replica), info=info)
     info["seconds"] = time.perf_counter() - t0
     info["peak_rss_mb"] = _peak_rss_mb()
-    stats = ReplicaStats.from_values(tr.checkpoints, tr.values, METRICS).select(job.metrics)
-    values = None
-    if job.keep_replicas:
-        cols = [METRICS.index(m) for m in job.metrics]
-        values = tr.values if len(cols) == len(METRICS) else tr.values[:, :, cols]
-    return Result(rid, "ok", stats, values, info=info)
+    cols = [METRICS.index(m) for m in job.metrics]
+    vals = tr.values if len(cols) == len(METRICS) else np.ascontiguousarray(tr.values[:, :, cols])
+    stats = ReplicaStats.from_values(tr.checkpoints, vals, job.metrics)
+    return Result(rid, "ok", stats, vals if job.keep_replicas else None, info=info)
+
+
+def check_result(job: Job, result) -> str | None:
+    """Why ``result`` is not the answer to ``job`` (``None`` when it is).
+
+    A result is stored or returned only when it names the job's record and has its shape: the
+    checkpoints, the metrics, one count per replica of the block, and per-replica values when
+    the job keeps them.
+    """
+    if not isinstance(result, Result):
+        return f"a {type(result).__name__}, not a Result"
+    if result.rid != job.rid:
+        return f"it is the result of {result.rid}, not of {job.rid}"
+    if result.status == "diverged":
+        ok = (isinstance(result.diverged, tuple) and len(result.diverged) == 2
+              and job.rid.start <= result.diverged[1] < job.rid.stop)
+        return None if ok else f"a diverged result names replica {result.diverged!r}"
+    if result.status != "ok" or result.stats is None:
+        return f"status {result.status!r} without statistics"
+    s, R, K = result.stats, job.rid.stop - job.rid.start, len(job.checkpoints)
+    if tuple(s.metrics) != tuple(job.metrics):
+        return f"metrics {list(s.metrics)}, expected {list(job.metrics)}"
+    if not np.array_equal(s.checkpoints, job.checkpoints):
+        return "its checkpoints differ from the job's"
+    if s.count.shape != (K, len(job.metrics)) or not (s.count == R).all():
+        return f"replica counts {np.unique(s.count).tolist()}, expected {R}"
+    if job.keep_replicas and (result.values is None
+                              or result.values.shape != (K, R, len(job.metrics))):
+        shape = None if result.values is None else result.values.shape
+        return f"per-replica values of shape {shape}, expected {(K, R, len(job.metrics))}"
+    return None
 
 
 def _peak_rss_mb() -> float:

@@ -24,9 +24,13 @@ METRIC_NAMES = ("grad_norm_sq", "subopt", "dist_sq", "avg_grad_norm_sq")
 
 def tasks() -> dict:
     """One small instance of each collab family (A to E), both noise-drawing paths for A."""
-    from simlab.tasks import (BoundedNonconvex, CorrelatedNoiseQuadratics,
-                              HessianPerturbedQuadratics, LinearRegressionTasks,
-                              SharedHessianQuadratics)
+    from simlab.tasks import (
+        BoundedNonconvex,
+        CorrelatedNoiseQuadratics,
+        HessianPerturbedQuadratics,
+        LinearRegressionTasks,
+        SharedHessianQuadratics,
+    )
 
     return {
         "A": SharedHessianQuadratics(d=4, n_aux=2, zeta=0.3, sigma=1.0, seed=1),

@@ -58,3 +58,69 @@ def simlab_cli(*args: str, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "simlab.cli", *args], env=env,
                           capture_output=True, text=True, timeout=300, **kw)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DaskCluster:
+    """A real ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (no nanny, one
+    thread and one numba thread each), for tests; stopped on exit, within seconds.
+
+    Attributes
+    ----------
+    address : str
+    scheduler : subprocess.Popen
+    workers : list of subprocess.Popen
+    """
+
+    def __init__(self, n_workers: int = 2, timeout: float = 90.0):
+        self.n_workers, self.timeout = n_workers, timeout
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.scheduler = None
+        self.workers: list = []
+
+    def __enter__(self) -> DaskCluster:
+        import time
+
+        env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        port = self.address.rsplit(":", 1)[1]
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.scheduler = subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port",
+                                           port, "--no-dashboard"], **quiet)
+        self.workers = [subprocess.Popen(["dask", "worker", self.address, "--nthreads", "1",
+                                          "--no-nanny", "--no-dashboard", "--death-timeout",
+                                          "60", "--memory-limit", "0"], **quiet)
+                        for _ in range(self.n_workers)]
+        from distributed import Client
+
+        deadline = time.time() + self.timeout
+        while True:
+            try:
+                with Client(self.address, timeout=5) as c:
+                    c.wait_for_workers(self.n_workers, timeout=max(1.0, deadline - time.time()))
+                return self
+            except (OSError, TimeoutError):
+                if time.time() > deadline:
+                    self.__exit__()
+                    raise
+                time.sleep(0.5)
+
+    def stop_scheduler(self) -> None:
+        """Kill the scheduler (the workers notice and exit after their death timeout)."""
+        self.scheduler.kill()
+        self.scheduler.wait(timeout=30)
+
+    def __exit__(self, *exc) -> None:
+        for p in self.workers + [self.scheduler]:
+            if p is not None and p.poll() is None:
+                p.kill()
+        for p in self.workers + [self.scheduler]:
+            if p is not None:
+                p.wait(timeout=30)
