@@ -111,7 +111,7 @@ def engine_loop(spec: Sweep) -> tuple[dict, pd.DataFrame]:
         t = time.perf_counter()
         tr = simlab.simulate(c.task, c.method, spec.steps, replicas=spec.replicas,
                              seed=spec.seeds[0], checkpoints=spec.checkpoint_array,
-                             track_average=spec.track_average)
+                             derived=spec.derived_for(c.task, c.method))
         times.append(time.perf_counter() - t)
         means.append([tr.mean(m) for m in spec.metrics])
     seconds = time.perf_counter() - t0

@@ -229,7 +229,7 @@ def final_values(task: Task, method: Method, steps: int, replicas: int, seed: in
     else:
         cps = np.array([steps], dtype=np.int64)
     tr = cached_simulate(task, method, steps=steps, replicas=replicas, seed=seed,
-                         checkpoints=cps, track_average=metric == "avg_grad_norm_sq")
+                         checkpoints=cps, derived=metric == "avg_grad_norm_sq")
     return tr.metric(metric).mean(axis=0)
 
 
@@ -312,7 +312,7 @@ def tuned_time_to_eps(task: Task, make_method: Callable[[float], Method], etas, 
         eta = float(grid[k])
         horizon = steps if not best else int(min(steps, 1.5 * best[0] + 50))
         tr = cached_stats(task, make_method(eta), steps=horizon, replicas=replicas, seed=seed,
-                          checkpoints="all", track_average=metric == "avg_grad_norm_sq",
+                          checkpoints="all", derived=metric == "avg_grad_norm_sq",
                           metrics=(metric,))
         v, lo, hi = stats.time_to_eps_interval(tr.mean(metric), tr.se(metric), eps, Z95)
         tried[eta] = v

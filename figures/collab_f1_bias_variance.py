@@ -34,7 +34,7 @@ from matplotlib.lines import Line2D
 from simlab.collab import presets
 from simlab.collab.methods import BCEMA, WGA, SGDAlone
 from simlab.collab.moments import exact_metrics
-from simlab.engine.model import beta_weights
+from simlab.collab.weights import beta_weights
 from simlab.engine.simulate import log_checkpoints
 from simlab.sweep.cache import cached_simulate
 from theory.collab import wga_nc, wga_opt_mse
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     for key in progress(methods, args, "F1 methods"):
         m = methods[key]
         tr = cached_simulate(task, m, steps=T, replicas=R, seed=args.seed, checkpoints=cps,
-                             track_average=key == "WGA uniform")
+                             derived=key == "WGA uniform")
         cur = Curve.from_trace(tr, "grad_norm_sq")
         plot_curve(ax, cur, labels[key], COLORS[key])
         curves[key] = cur.record()

@@ -1,7 +1,7 @@
 """F3 alpha sweep: WGA's error at T against its own weight alpha_0, one line per horizon T.
 
 Collab spec section 6, figure F3 (claim P8, WGA-OPT [D]). Family A with aligned biases; WGA
-weights ``alpha_0 = 1 - beta``, ``alpha_i = beta / N`` (:func:`simlab.engine.model.beta_weights`)
+weights ``alpha_0 = 1 - beta``, ``alpha_i = beta / N`` (:func:`simlab.collab.weights.beta_weights`)
 for ``alpha_0`` from ``1/(N+1)`` (uniform) to 1 (Alone). Each run uses the step size that
 minimises the WGA-NC bound at its horizon, ``eta = min{1/L, sqrt(2 F_0 / (L T sigma_alpha^2))}``,
 and the error is the non-convex metric that WGA-NC bounds, ``(1/T) sum_{t<T}
@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D
 
 from simlab.collab import presets
 from simlab.collab.methods import WGA
-from simlab.engine.model import beta_weights
+from simlab.collab.weights import beta_weights
 from theory.collab import wga_opt_objective
 
 NAME = "collab_f3_alpha_sweep"

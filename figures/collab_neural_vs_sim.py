@@ -91,7 +91,7 @@ def simulator(consts: dict, n_aux: int, alpha0: dict, steps: int, replicas: int,
                                       seed=SETUP["sim_task_seed"])
         m = make_method(key, SETUP["eta"], n_aux, SETUP["momentum"], alpha0.get(label))
         traces[label] = simulate(tasks[label], m, steps=steps, replicas=replicas, seed=seed,
-                                 checkpoints=checkpoints, track_average=False)
+                                 checkpoints=checkpoints)
     return tasks, traces
 
 

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "figures"))  # figure helpers: bands, legends, sum
 from _common import Curve, final_values, legend, plot_curve, summarize  # noqa: E402
 
 from simlab.collab import BCEMA, WGA, SGDAlone, presets  # noqa: E402
-from simlab.engine.model import beta_weights  # noqa: E402
+from simlab.collab.weights import beta_weights  # noqa: E402
 from simlab.engine.stats import loglog_slope  # noqa: E402
 from theory.collab import bc_nc, wga_nc, wga_opt_mse, wga_quad_stationary  # noqa: E402
 

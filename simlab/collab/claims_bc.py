@@ -29,7 +29,8 @@ def p13_identities(p, b, seed, planted, backend):
     """
     task = presets.make_task(p)
     eta = p["eta_L"] / task.constants()["L"]
-    run = dict(steps=b["steps"], replicas=b["replicas"], seed=seed, backend=backend)
+    run = dict(steps=b["steps"], replicas=b["replicas"], seed=seed, backend=backend,
+               derived=True)
     alone = simulate(task, SGDAlone(step_size=eta), **run).values
     pairs = [
         ("BC(a=1, coupled) vs Alone",
@@ -52,7 +53,7 @@ def p13_identities(p, b, seed, planted, backend):
                 f"path-wise identity broken: {name} (max relative difference {worst:.3g})")
     # (iv) in law: WGA uniform against the exact law of SGD on the pooled objective
     tr = simulate(task, WGA(step_size=eta), steps=b["steps"], replicas=b["law_replicas"],
-                  seed=seed, backend=backend, track_average=False)
+                  seed=seed, backend=backend)
     H, X, x0, C, Href, Xref = pooled_blocks(task, "uniform")
     exact = exact_metrics_blocks(H, X, x0, C, [1.0], lambda t: 0.0, eta, b["steps"],
                                  tr.checkpoints, H_ref=Href, X_ref=Xref)[:, 0]
@@ -193,7 +194,7 @@ def p14_cramer_rao(p, b, seed, planted, backend):
     methods = [SGDAlone(step_size=eta), BCEMA(step_size=eta, momentum="running")]
     for m in methods:
         tr = simulate(sim_task, m, steps=b["steps"], replicas=b["replicas"], seed=seed,
-                      backend=backend, track_average=False)
+                      backend=backend)
         keep = tr.checkpoints >= p["t_min"]
         ts = tr.checkpoints[keep]
         floor = th.lb_stat(trinv=trinv, t=ts)
@@ -229,7 +230,7 @@ def _slope_over_T(task, make_method, Ts, metric, b, seed, backend):
     means, ses = [], []
     for T in Ts:
         tr = simulate(task, make_method(T), steps=int(T), replicas=b["replicas"], seed=seed,
-                      backend=backend, checkpoints=[int(T)])
+                      backend=backend, checkpoints=[int(T)], derived=True)
         means.append(tr.mean(metric)[-1])
         ses.append(tr.se(metric)[-1])
     return stats.loglog_slope(Ts, means, ses)

@@ -15,7 +15,7 @@ from simlab.collab import measure, presets
 from simlab.collab.methods import WGA
 from simlab.collab.moments import exact_metrics
 from simlab.engine import stats
-from simlab.engine.model import beta_weights
+from simlab.collab.weights import beta_weights
 from simlab.engine.simulate import simulate
 from theory import collab as th
 
@@ -42,7 +42,7 @@ def p1_wga_nc(p, b, seed, planted, backend):
     eta = p["eta_L"] / c["L"]
     sim_weights = "uniform" if planted else weights
     tr = simulate(task, WGA(weights=sim_weights, step_size=eta), steps=b["steps"],
-                  replicas=b["replicas"], seed=seed, backend=backend)
+                  replicas=b["replicas"], seed=seed, backend=backend, derived=True)
     ts = tr.checkpoints[1:]
     bound = th.wga_nc(T=ts, eta=eta, L=c["L"], F0=c["F0"], sigma_a2=c["sigma_alpha_sq"],
                       zeta2=c["zeta_bar"] ** 2)
@@ -80,8 +80,7 @@ def p3_wga_quad(p, b, seed, planted, backend):
     weights = beta_weights(p["beta"], task.n_aux)
     eta = p["eta_L"] / task.constants()["L"]
     tr = simulate(task, WGA(weights=weights, step_size=eta * (1.1 if planted else 1.0)),
-                  steps=b["steps"], replicas=b["replicas"], seed=seed, backend=backend,
-                  track_average=False)
+                  steps=b["steps"], replicas=b["replicas"], seed=seed, backend=backend)
     exact = exact_metrics(task, WGA(weights=weights, step_size=eta), b["steps"],
                           tr.checkpoints)[:, 2]
     z = stats.z_value(p["delta"], len(tr.checkpoints), two_sided=True)
@@ -118,8 +117,7 @@ def p2_wga_pl(p, b, seed, planted, backend):
     c = task.constants(weights)
     eta = p["eta_L"] / c["L"]
     tr = simulate(task, WGA(weights=weights, step_size=eta * (2.0 if planted else 1.0)),
-                  steps=b["steps"], replicas=b["replicas"], seed=seed, backend=backend,
-                  track_average=False)
+                  steps=b["steps"], replicas=b["replicas"], seed=seed, backend=backend)
     bound = th.wga_pl(T=tr.checkpoints, eta=eta, mu=c["mu"], L=c["L"], F0=c["F0"],
                       sigma_a2=c["sigma_alpha_sq"], zeta2=c["zeta_bar"] ** 2)
     z = stats.z_value(p["delta"], len(tr.checkpoints))
@@ -248,7 +246,7 @@ def p7_cancelling(p, b, seed, planted, backend):
     task0 = presets.make_task(dict(q, zeta=0.0))
     eta = p["eta_L"] / task.constants()["L"]
     tr = simulate(task, WGA(step_size=eta), steps=b["steps"], replicas=b["replicas"],
-                  seed=seed, backend=backend, track_average=False)
+                  seed=seed, backend=backend)
     exact = exact_metrics(task0, WGA(step_size=eta), b["steps"], tr.checkpoints)[:, 1]
     z = stats.z_value(p["delta"], len(tr.checkpoints), two_sided=True)
     chk = stats.agreement(tr.mean("subopt"), tr.se("subopt"), exact, z, max_rel_se=0.05)
@@ -303,7 +301,7 @@ def p8_alpha_tradeoff(p, b, seed, planted, backend):
             used = beta_weights(1.0 - float(beta), task.n_aux) if planted else declared
             tr = simulate(task, WGA(weights=used, step_size=eta), steps=T,
                           replicas=b["replicas"], seed=seed, backend=backend,
-                          checkpoints=[T])
+                          checkpoints=[T], derived=True)
             means.append(tr.mean("avg_grad_norm_sq")[-1])
             ses.append(tr.se("avg_grad_norm_sq")[-1])
         # alpha_0 = 1 - beta: larger index of alpha_0 <-> smaller beta
@@ -379,16 +377,16 @@ def p6_wga_bias_floor(p, b, seed, planted, backend):
     sim = replace(sim, x0=x0)
     eta = p["eta_L"] / c["L"]
     tr = simulate(sim, WGA(step_size=eta), steps=b["steps"], replicas=b["replicas"],
-                  seed=seed, backend=backend, checkpoints="all", track_average=False)
+                  seed=seed, backend=backend, checkpoints="all")
     g = tr.metric("grad_norm_sq")
     win = g[-b["window"]:].mean(axis=0)
     z = stats.z_value(p["delta"], 2)
     plateau = stats.lower_bound(win.mean(), win.std(ddof=1) / np.sqrt(win.size), 0.9 * zb2, z)
-    t_lo = stats.time_to_eps(tr.mean("grad_norm_sq") - z * tr.se("grad_norm_sq"), eps)
+    t_lo = measure.t_eps(tr.mean("grad_norm_sq") - z * tr.se("grad_norm_sq"), eps)
     never = np.isinf(t_lo)
     if plateau.verdict == stats.VIOLATED:
         chk = plateau
-    elif not never and stats.time_to_eps(tr.mean("grad_norm_sq") + z * tr.se("grad_norm_sq"),
+    elif not never and measure.t_eps(tr.mean("grad_norm_sq") + z * tr.se("grad_norm_sq"),
                                          eps) < np.inf:
         chk = stats.Check(stats.VIOLATED, plateau.measured, plateau.interval, plateau.theory,
                           plateau.margin)

@@ -1,6 +1,9 @@
 """Measurements shared by the collab claims, figures and notebooks.
 
-* :func:`time_to_eps`: spec 8.3's ``T_eps`` of one configuration with its confidence interval.
+* :func:`t_eps` and :func:`t_eps_interval`: spec 8.3's definition of time-to-epsilon on a curve
+  (``T_eps = min{t : E_t <= eps}``, ``E_t`` the Monte Carlo mean smoothed by a running average
+  over the last ``max(10, t/10)`` steps).
+* :func:`time_to_eps`: ``T_eps`` of one configuration with its confidence interval.
 * :func:`time_to_eps_tuned`: the minimum over a step-size grid (geometric, factor 2, capped at
   ``1/L``), as spec 8.3 prescribes.
 * :func:`final_error`: the mean over replicas of a metric averaged over the last checkpoints of
@@ -17,6 +20,31 @@ import numpy as np
 from simlab.engine import stats
 from simlab.engine.model import Method, Task
 from simlab.engine.simulate import DivergenceError, simulate
+
+#: Spec 8.3's smoothing window: the last ``max(SMOOTH_MIN, t // SMOOTH_DIVISOR)`` steps.
+SMOOTH_MIN, SMOOTH_DIVISOR = 10, 10
+
+
+def smoothed(curve: np.ndarray) -> np.ndarray:
+    """Spec 8.3 smoothing: the mean over the last ``max(10, t/10)`` steps (fewer at the start).
+
+    ``curve[t]`` must hold the value at every step ``t = 0..T``.
+    """
+    return stats.trailing_mean(curve, SMOOTH_MIN, SMOOTH_DIVISOR)
+
+
+def t_eps(curve: np.ndarray, eps: float, smooth: bool = True) -> float:
+    """``T_eps = min{t : E_t <= eps}`` on a per-step curve (``inf`` if never), spec 8.3."""
+    return stats.first_below(smoothed(curve) if smooth else np.asarray(curve), eps)
+
+
+def t_eps_interval(mean: np.ndarray, se: np.ndarray, eps: float, z: float
+                   ) -> tuple[float, float, float]:
+    """``(T_eps, lower, upper)``: ``T_eps`` of the mean curve and of ``mean -+ z SE``.
+
+    The lower curve reaches ``eps`` no later than the mean, so ``lower <= T_eps <= upper``.
+    """
+    return t_eps(mean, eps), t_eps(mean - z * se, eps), t_eps(mean + z * se, eps)
 
 
 @dataclass(frozen=True)
@@ -43,12 +71,12 @@ def time_to_eps(task: Task, method: Method, eps: float, steps: int, replicas: in
     """
     try:
         tr = simulate(task, method, steps=steps, replicas=replicas, seed=seed, backend=backend,
-                      checkpoints="all", track_average=False)
+                      checkpoints="all")
     except DivergenceError:
         # a diverging step size never reaches eps; in a grid search it is simply a bad choice
         inf = float("inf")
         return TimeToEps(inf, inf, inf, float(method.step_size))
-    v, lo, hi = stats.time_to_eps_interval(tr.mean(metric), tr.se(metric), eps, z)
+    v, lo, hi = t_eps_interval(tr.mean(metric), tr.se(metric), eps, z)
     return TimeToEps(v, lo, hi, float(method.step_size))
 
 
@@ -90,6 +118,6 @@ def final_error(task: Task, method: Method, steps: int, replicas: int, seed: int
     """
     cps = np.arange(max(0, steps - window + 1), steps + 1)
     tr = simulate(task, method, steps=steps, replicas=replicas, seed=seed, backend=backend,
-                  checkpoints=cps, track_average=False)
+                  checkpoints=cps)
     per_replica = tr.metric(metric).mean(axis=0)
     return float(per_replica.mean()), float(per_replica.std(ddof=1) / np.sqrt(replicas))

@@ -1,7 +1,10 @@
 """Methods of the collab spec (section 3) as ``(init, step)`` over an explicit work row.
 
-Every method is a frozen dataclass of hyperparameters; :meth:`build_ops` builds its jitted
-``init`` and ``step`` from the task's ops (see :mod:`simlab.engine.model`). Provenance:
+Every method is a frozen dataclass of hyperparameters with a
+:class:`~simlab.engine.declare.MethodOps` declaration: its ``init`` and ``step`` (plain functions
+that the kernel factory compiles with the task family's ops), its slots (state and scratch,
+sized in the family's dims), the three stream banks of :mod:`simlab.collab.interface`, and
+the task ops it calls. Hooks receive their slots and banks by parameter name. Provenance:
 
 * :class:`SGDAlone`, :class:`WGA`: the recursions are standard ([V] concepts, spec 3.0 and 3.1).
 * :class:`BCEMA` (primary reconstruction of the paper's bias correction), :class:`BCMVR`,
@@ -18,29 +21,46 @@ from typing import ClassVar
 
 import numpy as np
 
-from simlab.engine.model import Method, Task, prepare, resolve_weights, sample_grad, sample_split
+from simlab.collab.interface import BANKS, prepare, sample_grad, sample_split
+from simlab.collab.weights import resolve_weights
+from simlab.engine.declare import MethodOps, Slot
+from simlab.engine.model import Method, Task
+from simlab.engine.rng import copy_streams
 from simlab.tasks._validate import check_float, check_int
 
 
 @dataclass(frozen=True)
-class SGDAlone(Method):
+class CollabMethod(Method):
+    """Base of the collab methods: a step size ``eta > 0``."""
+
+    step_size: float = 0.1
+
+    def validate(self, task: Task) -> None:
+        """Raise ``ValueError`` naming the parameter when a hyperparameter is out of range."""
+        if not np.isfinite(self.step_size) or self.step_size <= 0:
+            raise ValueError(f"step_size must be > 0 and finite, got {self.step_size}")
+
+
+@dataclass(frozen=True)
+class SGDAlone(CollabMethod):
     """SGD on task 0 alone: ``x_{t+1} = x_t - eta g_0(x_t)`` (spec 3.0)."""
 
     step_size: float = 0.1
     label: ClassVar[str] = "Alone"
     provenance: ClassVar[str] = "V"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks."""
+        return [cls(step_size=0.2)]
+
     def hyper(self, task: Task) -> np.ndarray:
         """``[eta]``."""
         return np.array([self.step_size])
 
-    def state_size(self, task: Task) -> int:
-        """One gradient buffer."""
-        return self._d(task)
 
 
-
-class _Weighted(Method):
+class _Weighted(CollabMethod):
     """Mixin: a weight vector ``alpha`` resolved against the task's ``N + 1``."""
 
     def alpha(self, task: Task) -> np.ndarray:
@@ -49,7 +69,7 @@ class _Weighted(Method):
 
     def validate(self, task: Task) -> None:
         """Check the step size and the weights."""
-        Method.validate(self, task)
+        CollabMethod.validate(self, task)
         self.alpha(task)
 
 
@@ -70,13 +90,15 @@ class WGA(_Weighted):
     label: ClassVar[str] = "WGA"
     provenance: ClassVar[str] = "V"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks (the examples' tasks have N = 2)."""
+        return [cls(step_size=0.2), cls(weights=(0.5, 0.3, 0.2), step_size=0.2)]
+
     def hyper(self, task: Task) -> np.ndarray:
         """``[eta, alpha_0..alpha_N]``."""
         return np.concatenate([[self.step_size], self.alpha(task)])
 
-    def state_size(self, task: Task) -> int:
-        """``g0`` and ``aux`` buffers."""
-        return 2 * self._d(task)
 
 
     @property
@@ -124,6 +146,12 @@ class BCEMA(_Weighted):
     label: ClassVar[str] = "BC-EMA"
     provenance: ClassVar[str] = "UNVERIFIED"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks: coupled; running, uncoupled, initial batch."""
+        return [cls(step_size=0.2, momentum=0.3),
+                cls(step_size=0.2, momentum="running", coupled=False, init_batch=3)]
+
     def validate(self, task: Task) -> None:
         """Check step size, weights, momentum and ``init_batch``."""
         _Weighted.validate(self, task)
@@ -136,9 +164,6 @@ class BCEMA(_Weighted):
                 float(self.init_batch)]
         return np.concatenate([head, self.alpha(task)])
 
-    def state_size(self, task: Task) -> int:
-        """``m`` and four gradient buffers."""
-        return 5 * self._d(task)
 
 
 
@@ -168,6 +193,12 @@ class BCMVR(_Weighted):
     label: ClassVar[str] = "BC-MVR"
     provenance: ClassVar[str] = "UNVERIFIED"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks: coupled and uncoupled."""
+        return [cls(step_size=0.2, momentum=0.3),
+                cls(step_size=0.2, momentum=0.3, coupled=False)]
+
     def validate(self, task: Task) -> None:
         """Check step size, weights and momentum in [0, 1]."""
         _Weighted.validate(self, task)
@@ -178,9 +209,6 @@ class BCMVR(_Weighted):
         return np.concatenate([[self.step_size, float(self.momentum), float(bool(self.coupled))],
                                self.alpha(task)])
 
-    def state_size(self, task: Task) -> int:
-        """``m``, ``x_{t-1}`` and six gradient buffers."""
-        return 8 * self._d(task)
 
 
 @dataclass(frozen=True)
@@ -198,6 +226,11 @@ class BCSNAP(_Weighted):
     label: ClassVar[str] = "BC-SNAP"
     provenance: ClassVar[str] = "UNVERIFIED"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks."""
+        return [cls(step_size=0.2, period=3, batch=2)]
+
     def validate(self, task: Task) -> None:
         """Check step size, weights, ``period >= 1`` and ``batch >= 1``."""
         _Weighted.validate(self, task)
@@ -209,9 +242,6 @@ class BCSNAP(_Weighted):
         return np.concatenate([[self.step_size, float(self.period), float(self.batch)],
                                self.alpha(task)])
 
-    def state_size(self, task: Task) -> int:
-        """``c`` and four gradient buffers."""
-        return 5 * self._d(task)
 
 
 
@@ -237,6 +267,11 @@ class AuxMOM(BCEMA):
     coupled: bool = False
     label: ClassVar[str] = "AuxMOM"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks."""
+        return [cls(step_size=0.2, momentum=0.3)]
+
     def alpha(self, task: Task) -> np.ndarray:
         """``(0, 1/N, ..., 1/N)``."""
         return _aux_weights(task)
@@ -259,6 +294,11 @@ class AuxMVR(BCMVR):
     coupled: bool = False
     label: ClassVar[str] = "AuxMVR"
 
+    @classmethod
+    def examples(cls) -> list:
+        """Instances for the conformance checks."""
+        return [cls(step_size=0.2, momentum=0.3)]
+
     def alpha(self, task: Task) -> np.ndarray:
         """``(0, 1/N, ..., 1/N)``."""
         return _aux_weights(task)
@@ -269,181 +309,140 @@ class AuxMVR(BCMVR):
         return BCMVR
 
 
-def bias_batch_mean(tdata, tmeta, alpha, x, s, prep, nb, g0b, auxb, out):
-    """Add the mean of ``nb`` independent (bank 1) samples of ``b(x) = g_0 - G`` to ``out``."""
-    d = tmeta[0]
+def bias_batch_mean(tdata, tmeta, alpha, x, extra, prep, nb, g0b, auxb, out):
+    """Add the mean of ``nb`` independent (bank ``extra``) samples of ``b(x) = g_0 - G`` to
+    ``out``."""
     a0 = alpha[0]
     for _ in range(nb):
-        sample_split(tdata, tmeta, alpha, x, s, 1, prep, g0b, auxb)
-        for k in range(d):
+        sample_split(tdata, tmeta, alpha, x, extra, prep, g0b, auxb)
+        for k in range(x.shape[0]):
             out[k] += ((1.0 - a0) * g0b[k] - auxb[k]) / nb
 
 
-def sgd_init(tdata, tmeta, hyper, w, s):
+def sgd_init(tdata, tmeta, hyper):
     pass
 
-def sgd_step(tdata, tmeta, hyper, w, s, t):
-    d = tmeta[0]
-    off = d + tmeta[2]
-    g = w[off:off + d]
-    sample_grad(tdata, tmeta, 0, w, s, 0, g)
+def sgd_step(tdata, tmeta, hyper, x, g, sample):
+    sample_grad(tdata, tmeta, 0, x, sample, g)
     eta = hyper[0]
-    for k in range(d):
-        w[k] -= eta * g[k]
+    for k in range(x.shape[0]):
+        x[k] -= eta * g[k]
 
 
-SGDAlone.ops_functions = (sgd_init, sgd_step)
+SGDAlone.ops = MethodOps(init=sgd_init, step=sgd_step, slots=(Slot("g", "d"),), streams=BANKS,
+                         requires=("sample_grad",))
 
 
-def wga_init(tdata, tmeta, hyper, w, s):
-    d = tmeta[0]
-    prepare(tdata, tmeta, hyper[1:], w[d:d + tmeta[2]])
+def wga_init(tdata, tmeta, hyper, prep):
+    prepare(tdata, tmeta, hyper[1:], prep)
 
-def wga_step(tdata, tmeta, hyper, w, s, t):
-    d = tmeta[0]
-    p = tmeta[2]
-    off = d + p
+def wga_step(tdata, tmeta, hyper, x, prep, g0, aux, sample):
     alpha = hyper[1:]
-    g0 = w[off:off + d]
-    aux = w[off + d:off + 2 * d]
-    sample_split(tdata, tmeta, alpha, w, s, 0, w[d:d + p], g0, aux)
+    sample_split(tdata, tmeta, alpha, x, sample, prep, g0, aux)
     eta = hyper[0]
     a0 = alpha[0]
-    for k in range(d):
-        w[k] -= eta * (a0 * g0[k] + aux[k])
+    for k in range(x.shape[0]):
+        x[k] -= eta * (a0 * g0[k] + aux[k])
 
 
-WGA.ops_functions = (wga_init, wga_step)
+WGA.ops = MethodOps(init=wga_init, step=wga_step, slots=(Slot("g0", "d"), Slot("aux", "d")),
+                    streams=BANKS, requires=("prepare", "sample_split"))
 
 
-def bcema_init(tdata, tmeta, hyper, w, s):
-    d = tmeta[0]
-    p = tmeta[2]
+def bcema_init(tdata, tmeta, hyper, x, prep, m, g0b, auxb, extra):
     alpha = hyper[4:]
-    prep = w[d:d + p]
     prepare(tdata, tmeta, alpha, prep)
-    off = d + p
-    m = w[off:off + d]
-    for k in range(d):
+    for k in range(m.shape[0]):
         m[k] = 0.0
     nb = int(hyper[3])
     if nb > 0:
-        bias_batch_mean(tdata, tmeta, alpha, w, s, prep, nb, w[off + 3 * d:off + 4 * d],
-                        w[off + 4 * d:off + 5 * d], m)
+        bias_batch_mean(tdata, tmeta, alpha, x, extra, prep, nb, g0b, auxb, m)
 
-def bcema_step(tdata, tmeta, hyper, w, s, t):
-    d = tmeta[0]
-    p = tmeta[2]
-    off = d + p
+def bcema_step(tdata, tmeta, hyper, t, x, prep, m, g0, aux, g0b, auxb, sample, extra):
     alpha = hyper[4:]
-    prep = w[d:d + p]
-    m = w[off:off + d]
-    g0 = w[off + d:off + 2 * d]
-    aux = w[off + 2 * d:off + 3 * d]
-    sample_split(tdata, tmeta, alpha, w, s, 0, prep, g0, aux)
+    sample_split(tdata, tmeta, alpha, x, sample, prep, g0, aux)
     a = hyper[1]
     if a < 0.0:
         a = 1.0 / (t + 1.0)
     eta = hyper[0]
     a0 = alpha[0]
     if hyper[2] != 0.0:
-        for k in range(d):
+        for k in range(x.shape[0]):
             G = a0 * g0[k] + aux[k]
             m[k] = (1.0 - a) * m[k] + a * (g0[k] - G)
-            w[k] -= eta * (G + m[k])
+            x[k] -= eta * (G + m[k])
     else:
-        g0b = w[off + 3 * d:off + 4 * d]
-        auxb = w[off + 4 * d:off + 5 * d]
-        sample_split(tdata, tmeta, alpha, w, s, 1, prep, g0b, auxb)
-        for k in range(d):
+        sample_split(tdata, tmeta, alpha, x, extra, prep, g0b, auxb)
+        for k in range(x.shape[0]):
             G = a0 * g0[k] + aux[k]
             m[k] = (1.0 - a) * m[k] + a * (g0b[k] - (a0 * g0b[k] + auxb[k]))
-            w[k] -= eta * (G + m[k])
+            x[k] -= eta * (G + m[k])
 
 
-BCEMA.ops_functions = (bcema_init, bcema_step)
-BCEMA.ops_helpers = (bias_batch_mean,)
+BCEMA.ops = MethodOps(init=bcema_init, step=bcema_step, helpers=(bias_batch_mean,),
+                      slots=(Slot("m", "d"), Slot("g0", "d"), Slot("aux", "d"),
+                             Slot("g0b", "d"), Slot("auxb", "d")),
+                      streams=BANKS, requires=("prepare", "sample_split"))
 
 
-def bcmvr_init(tdata, tmeta, hyper, w, s):
-    d = tmeta[0]
-    p = tmeta[2]
-    prepare(tdata, tmeta, hyper[3:], w[d:d + p])
-    off = d + p
-    for k in range(d):
-        w[off + k] = 0.0
-        w[off + d + k] = w[k]
+def bcmvr_init(tdata, tmeta, hyper, x, prep, m, xp):
+    prepare(tdata, tmeta, hyper[3:], prep)
+    for k in range(x.shape[0]):
+        m[k] = 0.0
+        xp[k] = x[k]
 
 
-def bcmvr_step(tdata, tmeta, hyper, w, s, t):
-    d = tmeta[0]
-    n = tmeta[1]
-    p = tmeta[2]
-    off = d + p
+def bcmvr_step(tdata, tmeta, hyper, x, prep, m, xp, g0, aux, g0p, auxp, g0g, auxg, sample,
+               extra, pseudo):
     alpha = hyper[3:]
-    prep = w[d:d + p]
-    m = w[off:off + d]
-    xp = w[off + d:off + 2 * d]
-    g0 = w[off + 2 * d:off + 3 * d]
-    aux = w[off + 3 * d:off + 4 * d]
-    g0p = w[off + 4 * d:off + 5 * d]
-    auxp = w[off + 5 * d:off + 6 * d]
-    # replay bank 0 in bank 1: same sample at x_t and x_{t-1}
-    for r in range(n + 2):
-        s[n + 2 + r, 0] = s[r, 0]
-        s[n + 2 + r, 1] = s[r, 1]
-    sample_split(tdata, tmeta, alpha, w, s, 0, prep, g0, aux)
-    sample_split(tdata, tmeta, alpha, xp, s, 1, prep, g0p, auxp)
+    copy_streams(sample, extra)  # replay: the same sample at x_t and x_{t-1}
+    sample_split(tdata, tmeta, alpha, x, sample, prep, g0, aux)
+    sample_split(tdata, tmeta, alpha, xp, extra, prep, g0p, auxp)
     a = hyper[1]
     eta = hyper[0]
     a0 = alpha[0]
     if hyper[2] != 0.0:
-        for k in range(d):
+        for k in range(x.shape[0]):
             G = a0 * g0[k] + aux[k]
             b = g0[k] - G
             bp = (1.0 - a0) * g0p[k] - auxp[k]
             m[k] = (1.0 - a) * (m[k] + b - bp) + a * b
-            xp[k] = w[k]
-            w[k] -= eta * (G + m[k])
+            xp[k] = x[k]
+            x[k] -= eta * (G + m[k])
     else:
-        g0g = w[off + 6 * d:off + 7 * d]
-        auxg = w[off + 7 * d:off + 8 * d]
-        sample_split(tdata, tmeta, alpha, w, s, 2, prep, g0g, auxg)
-        for k in range(d):
+        sample_split(tdata, tmeta, alpha, x, pseudo, prep, g0g, auxg)
+        for k in range(x.shape[0]):
             b = (1.0 - a0) * g0[k] - aux[k]
             bp = (1.0 - a0) * g0p[k] - auxp[k]
             m[k] = (1.0 - a) * (m[k] + b - bp) + a * b
-            xp[k] = w[k]
-            w[k] -= eta * (a0 * g0g[k] + auxg[k] + m[k])
+            xp[k] = x[k]
+            x[k] -= eta * (a0 * g0g[k] + auxg[k] + m[k])
 
 
-BCMVR.ops_functions = (bcmvr_init, bcmvr_step)
+BCMVR.ops = MethodOps(init=bcmvr_init, step=bcmvr_step,
+                      slots=(Slot("m", "d"), Slot("xp", "d"), Slot("g0", "d"), Slot("aux", "d"),
+                             Slot("g0p", "d"), Slot("auxp", "d"), Slot("g0g", "d"),
+                             Slot("auxg", "d")),
+                      streams=BANKS, requires=("prepare", "sample_split"))
 
 
-def bcsnap_init(tdata, tmeta, hyper, w, s):
-    d = tmeta[0]
-    prepare(tdata, tmeta, hyper[3:], w[d:d + tmeta[2]])
+def bcsnap_init(tdata, tmeta, hyper, prep):
+    prepare(tdata, tmeta, hyper[3:], prep)
 
-def bcsnap_step(tdata, tmeta, hyper, w, s, t):
-    d = tmeta[0]
-    p = tmeta[2]
-    off = d + p
+def bcsnap_step(tdata, tmeta, hyper, t, x, prep, c, g0, aux, g0b, auxb, sample, extra):
     alpha = hyper[3:]
-    prep = w[d:d + p]
-    c = w[off:off + d]
-    g0 = w[off + d:off + 2 * d]
-    aux = w[off + 2 * d:off + 3 * d]
     a0 = alpha[0]
     if t % int(hyper[1]) == 0:
-        for k in range(d):
+        for k in range(c.shape[0]):
             c[k] = 0.0
-        bias_batch_mean(tdata, tmeta, alpha, w, s, prep, int(hyper[2]),
-                        w[off + 3 * d:off + 4 * d], w[off + 4 * d:off + 5 * d], c)
-    sample_split(tdata, tmeta, alpha, w, s, 0, prep, g0, aux)
+        bias_batch_mean(tdata, tmeta, alpha, x, extra, prep, int(hyper[2]), g0b, auxb, c)
+    sample_split(tdata, tmeta, alpha, x, sample, prep, g0, aux)
     eta = hyper[0]
-    for k in range(d):
-        w[k] -= eta * (a0 * g0[k] + aux[k] + c[k])
+    for k in range(x.shape[0]):
+        x[k] -= eta * (a0 * g0[k] + aux[k] + c[k])
 
 
-BCSNAP.ops_functions = (bcsnap_init, bcsnap_step)
-BCSNAP.ops_helpers = (bias_batch_mean,)
+BCSNAP.ops = MethodOps(init=bcsnap_init, step=bcsnap_step, helpers=(bias_batch_mean,),
+                       slots=(Slot("c", "d"), Slot("g0", "d"), Slot("aux", "d"),
+                              Slot("g0b", "d"), Slot("auxb", "d")),
+                       streams=BANKS, requires=("prepare", "sample_split"))

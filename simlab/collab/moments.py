@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from simlab.collab.methods import BCEMA, WGA, SGDAlone
-from simlab.engine.kernel import METRICS
+from simlab.collab.interface import ALL_METRICS as METRICS
 from simlab.engine.model import Method, Task
 from simlab.engine.moments import propagate
 
@@ -42,7 +42,7 @@ def _method_params(method: Method, task: Task):
 
 
 def exact_metrics(task: Task, method: Method, steps: int, checkpoints=None) -> np.ndarray:
-    """Exact expectations of :data:`~simlab.engine.kernel.METRICS` (no Monte Carlo error).
+    """Exact expectations of :data:`simlab.collab.interface.ALL_METRICS` (no Monte Carlo error).
 
     Parameters
     ----------
@@ -77,7 +77,7 @@ def pooled_blocks(task: Task, weights) -> tuple:
     stay those of the original task 0 (``H_ref``, ``X_ref``). WGA on the task has exactly this
     law (identity (iv) of P13).
     """
-    from simlab.engine.model import resolve_weights
+    from simlab.collab.weights import resolve_weights
 
     H, X, x0, C = task.quadratic_blocks()
     alpha = resolve_weights(weights, task.n_tasks)

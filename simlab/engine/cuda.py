@@ -107,8 +107,8 @@ def _threads_per_block(n: int) -> int:
     return int(min(THREADS_PER_BLOCK, max(32, -(-n // 32) * 32)))
 
 
-def launch(kernel, tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track_avg,
-           check_every, out, work, rngs, status) -> None:
+def launch(kernel, tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track,
+           check_every, layout, out, work, rngs, status) -> None:
     """Run the composed CUDA ``kernel`` over all replicas; results land in the caller's arrays.
 
     Parameters are :data:`simlab.engine.kernel.KERNEL_ARGS`. The input arrays are copied to the
@@ -127,10 +127,12 @@ def launch(kernel, tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track
     tpb = _threads_per_block(n)
     blocks = -(-n // tpb)
     dev = [cuda.to_device(np.ascontiguousarray(a))
-           for a in (tdata, tmeta, hyper, replica_ids, checkpoints, out, work, rngs, status)]
-    d_tdata, d_tmeta, d_hyper, d_ids, d_cps, d_out, d_work, d_rngs, d_status = dev
-    args = (d_tdata, d_tmeta, d_hyper, np.uint64(seed), d_ids, np.int64(T), d_cps,
-            bool(track_avg), np.int64(check_every), d_out, d_work, d_rngs, d_status)
+           for a in (tdata, tmeta, hyper, replica_ids, checkpoints, track, layout, out, work,
+                     rngs, status)]
+    d_tdata, d_tmeta, d_hyper, d_ids, d_cps, d_track, d_layout, d_out, d_work, d_rngs, \
+        d_status = dev
+    args = (d_tdata, d_tmeta, d_hyper, np.uint64(seed), d_ids, np.int64(T), d_cps, d_track,
+            np.int64(check_every), d_layout, d_out, d_work, d_rngs, d_status)
     if is_simulator():
         # The simulator runs the generator as Python on numpy uint64 scalars, whose intended
         # modulo-2**64 wrap-around numpy reports as an overflow (the numpy backend silences

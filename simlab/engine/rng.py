@@ -2,6 +2,8 @@
 
 The generator is written once, in the subset of Python that numba compiles for the CPU and for
 CUDA; the kernel factory (:mod:`simlab.engine.kernel`) emits it into each backend's module.
+This module imports nothing of the engine; :func:`simlab.engine.draws.draw_normals` gives its
+exact draws compiled.
 Because every stream is keyed by ``(seed, replica, source)`` and never shared, a replica's draws
 do not depend on the thread count, on how many replicas run beside it, or on the backend.
 
@@ -76,6 +78,13 @@ def splitmix(z):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def stream_key(seed, replica, source):
+    """The 64-bit key of the stream ``(seed, replica, source)`` (the state is derived from it)."""
+    key = splitmix(np.uint64(seed))
+    key = splitmix(key ^ np.uint64(replica))
+    return splitmix(key ^ (np.uint64(source) * np.uint64(0xD1B54A32D192ED03)))
 
 
 def seed_stream(seed, replica, source, s):
@@ -178,44 +187,19 @@ def normal(s):
     return x
 
 
+
+
+def copy_streams(src, dst):
+    """Copy the state of every stream of the group ``src`` into ``dst`` (same length).
+
+    After the copy, ``dst`` replays exactly the draws ``src`` is about to make: a method uses
+    it to evaluate one sample at two points.
+    """
+    for r in range(src.shape[0]):
+        dst[r, 0] = src[r, 0]
+        dst[r, 1] = src[r, 1]
+
+
 #: The generator's functions, in the order the kernel factory emits them.
 RNG_FUNCTIONS = (splitmix, seed_stream, next_state, next_u64, uniform_state, uniform, normal_slow,
-                 normal_state, normal)
-
-
-def draw_normals(seed: int, replica: int, n: int, source: int = 0) -> np.ndarray:
-    """Draw ``n`` standard normals from the stream ``(seed, replica, source)``.
-
-    The engine's exact draws, compiled with numba (for tests and for users who want them).
-
-    Parameters
-    ----------
-    seed, replica, source : int
-        The stream key; all must be non-negative.
-    n : int
-        Number of draws.
-
-    Returns
-    -------
-    ndarray of float64, shape (n,)
-    """
-    for name, v in (("seed", seed), ("replica", replica), ("source", source), ("n", n)):
-        if int(v) < 0:
-            raise ValueError(f"{name} must be >= 0, got {v}")
-    from simlab.engine.kernel import load_module
-
-    return load_module("draw", "numba").draw(int(seed), int(replica), int(source), int(n))
-
-
-def draw_normals_source():
-    """Source of the ``draw`` kernel used by :func:`draw_normals` (module-level for caching)."""
-    return (
-        "@numba.njit(cache=True)\n"
-        "def draw(seed, replica, source, n):\n"
-        "    s = np.zeros(2, dtype=np.uint64)\n"
-        "    seed_stream(seed, replica, source, s)\n"
-        "    out = np.empty(n)\n"
-        "    for i in range(n):\n"
-        "        out[i] = normal(s)\n"
-        "    return out\n"
-    )
+                 normal_state, normal, copy_streams)

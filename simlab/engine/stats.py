@@ -185,31 +185,35 @@ def loglog_slope(x, mean, se) -> Slope:
     return Slope(float(beta[1]), float(np.sqrt(cov[1, 1])), float(beta[0]))
 
 
-def smooth_running(curve: np.ndarray) -> np.ndarray:
-    """Spec 8.3 smoothing: the mean over the last ``max(10, t/10)`` steps (fewer at the start).
+def trailing_mean(curve: np.ndarray, min_window: int, divisor: int) -> np.ndarray:
+    """The mean of ``curve`` over the last ``max(min_window, t // divisor)`` points at each
+    index ``t`` (fewer at the start).
 
     ``curve[t]`` must hold the value at every step ``t = 0..T``.
     """
+    if min_window < 1 or divisor < 1:
+        raise ValueError(f"min_window and divisor must be >= 1, got {min_window}, {divisor}")
     c = np.asarray(curve, dtype=np.float64)
     cs = np.concatenate([[0.0], np.cumsum(c)])
     t = np.arange(c.shape[0])
-    w = np.maximum(10, t // 10)
+    w = np.maximum(min_window, t // divisor)
     lo = np.maximum(0, t + 1 - w)
     return (cs[t + 1] - cs[lo]) / (t + 1 - lo)
 
 
-def time_to_eps(curve: np.ndarray, eps: float, smooth: bool = True) -> float:
-    """``T_eps = min{t : E_t <= eps}`` on a per-step curve (``inf`` if never), spec 8.3."""
-    c = smooth_running(curve) if smooth else np.asarray(curve)
-    hit = np.flatnonzero(c <= eps)
+def first_below(curve: np.ndarray, eps: float) -> float:
+    """``min{t : curve[t] <= eps}`` (``inf`` if never)."""
+    hit = np.flatnonzero(np.asarray(curve) <= eps)
     return float(hit[0]) if hit.size else float("inf")
 
 
-def time_to_eps_interval(mean: np.ndarray, se: np.ndarray, eps: float, z: float
-                         ) -> tuple[float, float, float]:
-    """``(T_eps, lower, upper)``: ``T_eps`` of the mean curve and of ``mean -+ z SE``.
+def normal_ci(mean, se, level: float = 0.95) -> np.ndarray:
+    """Two-sided normal-approximation interval ``mean -+ z SE``, shape ``(..., 2)``.
 
-    The lower curve reaches ``eps`` no later than the mean, so ``lower <= T_eps <= upper``.
+    The one definition that traces and merged statistics share.
     """
-    return (time_to_eps(mean, eps), time_to_eps(mean - z * se, eps),
-            time_to_eps(mean + z * se, eps))
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    z = stats.norm.ppf(0.5 + level / 2)
+    mean, se = np.asarray(mean, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    return np.stack([mean - z * se, mean + z * se], axis=-1)

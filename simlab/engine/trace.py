@@ -5,24 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
-from simlab.engine.kernel import METRICS
+from simlab.engine.stats import normal_ci
+
+
+class MetricNotComputed(KeyError):
+    """A derived metric was not asked for in this run (its column holds NaN)."""
 
 
 @dataclass
 class Trace:
-    """Metrics of R replicas at K checkpoints.
+    """Metrics of R replicas at K points of an axis (steps, labels queried, ...).
 
     Attributes
     ----------
-    checkpoints : ndarray of int64, shape (K,)
-        Step indices ``t`` (``x_t`` after ``t`` steps).
+    checkpoints : ndarray, shape (K,)
+        The points of :attr:`axis` at which the metrics were recorded (``x_t`` after ``t``
+        steps for compiled kernels).
     values : ndarray of float64, shape (K, R, M)
-        ``values[k, r, m]``: metric ``METRICS[m]`` of replica ``replica_ids[r]`` at
+        ``values[k, r, m]``: metric ``metrics[m]`` of replica ``replica_ids[r]`` at
         ``checkpoints[k]``.
     replica_ids : ndarray of int64, shape (R,)
     seed : int
+    metrics : tuple of str, length M
+        The column names, as the task and the method declare them.
+    axis : str
+        Name of the x-axis (``"step"`` for kernels; a loop names its own).
+    computed : tuple of str, optional
+        The metrics that hold numbers (``None``: all). A derived metric that was not asked for
+        is NaN in :attr:`values`, and :meth:`metric` refuses it.
     info : dict
         Task, method, backend and timing.
     """
@@ -31,9 +42,15 @@ class Trace:
     values: np.ndarray
     replica_ids: np.ndarray
     seed: int
+    metrics: tuple = ()
+    axis: str = "step"
+    computed: tuple | None = None
     info: dict = field(default_factory=dict)
 
-    metric_names = METRICS
+    def __post_init__(self):
+        if len(self.metrics) != self.values.shape[2]:
+            raise ValueError(f"a trace with {self.values.shape[2]} metric columns needs as many "
+                             f"names, got {list(self.metrics)}")
 
     @property
     def replicas(self) -> int:
@@ -41,10 +58,21 @@ class Trace:
         return int(self.values.shape[1])
 
     def metric(self, name: str) -> np.ndarray:
-        """All replicas of one metric, shape (K, R)."""
-        if name not in METRICS:
-            raise KeyError(f"unknown metric {name!r}; choose from {METRICS}")
-        return self.values[:, :, METRICS.index(name)]
+        """All replicas of one metric, shape (K, R).
+
+        Raises
+        ------
+        KeyError
+            Not a metric of this run (naming those it has).
+        MetricNotComputed
+            A derived metric that was not asked for.
+        """
+        if name not in self.metrics:
+            raise KeyError(f"unknown metric {name!r}; this trace has {list(self.metrics)}")
+        if self.computed is not None and name not in self.computed:
+            raise MetricNotComputed(f"{name!r} was not computed in this run (it is NaN): ask "
+                                    f"for it, e.g. simulate(..., derived=[{name!r}])")
+        return self.values[:, :, self.metrics.index(name)]
 
     def mean(self, name: str) -> np.ndarray:
         """Mean over replicas at each checkpoint, shape (K,)."""
@@ -59,11 +87,7 @@ class Trace:
 
     def ci(self, name: str, level: float = 0.95) -> np.ndarray:
         """Two-sided normal-approximation confidence interval of the mean, shape (K, 2)."""
-        if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level}")
-        z = stats.norm.ppf(0.5 + level / 2)
-        m, s = self.mean(name), self.se(name)
-        return np.stack([m - z * s, m + z * s], axis=1)
+        return normal_ci(self.mean(name), self.se(name), level)
 
     def quantiles(self, name: str, q=(0.1, 0.9)) -> np.ndarray:
         """Quantiles over replicas (the spread bands of figures), shape (K, len(q))."""
@@ -75,21 +99,23 @@ class Trace:
 
         K, R, _ = self.values.shape
         df = pd.DataFrame({
-            "step": np.repeat(self.checkpoints, R),
+            self.axis: np.repeat(self.checkpoints, R),
             "replica": np.tile(self.replica_ids, K),
         })
-        for m, name in enumerate(METRICS):
-            df[name] = self.values[:, :, m].ravel()
+        for m, name in enumerate(self.metrics):
+            if self.computed is None or name in self.computed:
+                df[name] = self.values[:, :, m].ravel()
         return df
 
-    def summary(self, name: str = "grad_norm_sq"):
-        """Per-checkpoint mean, SE and 95% CI as a DataFrame."""
+    def summary(self, name: str):
+        """Per-checkpoint mean, SE and 95% CI of one metric as a DataFrame."""
         import pandas as pd
 
         ci = self.ci(name)
-        return pd.DataFrame({"step": self.checkpoints, "mean": self.mean(name),
+        return pd.DataFrame({self.axis: self.checkpoints, "mean": self.mean(name),
                              "se": self.se(name), "ci_low": ci[:, 0], "ci_high": ci[:, 1]})
 
     def __repr__(self) -> str:
         return (f"Trace(K={len(self.checkpoints)}, R={self.replicas}, seed={self.seed}, "
-                f"steps={int(self.checkpoints[-1])}, {self.info.get('method', '')})")
+                f"{self.axis}s={self.checkpoints[-1]}, metrics={list(self.metrics)}, "
+                f"{self.info.get('method', '')})")

@@ -744,7 +744,7 @@ def make_method(key: str, eta: float, n_aux: int, momentum: float | str = 0.2,
     ``alpha_i = (1 - alpha0) / N``; ``"bc"``: uniform :class:`~simlab.collab.BCEMA` with
     ``momentum``. The same object runs in the simulator and in :func:`run_collab`.
     """
-    from simlab.engine.model import beta_weights
+    from simlab.collab.weights import beta_weights
 
     if key == "alone":
         return SGDAlone(step_size=eta)

@@ -22,9 +22,14 @@ import warnings
 
 import numpy as np
 
-from simlab.engine.kernel import METRICS
-from simlab.engine.model import Method, Task
-from simlab.engine.simulate import DivergenceError, _checkpoints, simulate
+from simlab.engine.model import LoopMethod, Method, Task
+from simlab.engine.simulate import (
+    DivergenceError,
+    _checkpoints,
+    derived_names,
+    metric_names,
+    simulate,
+)
 from simlab.engine.trace import Trace
 from simlab.sweep.errors import SweepError
 from simlab.sweep.keys import code_hash, describe, record_key, record_metrics
@@ -64,8 +69,18 @@ def _block(replicas, replica_ids) -> tuple[int, int] | None:
     return None  # not one contiguous block: not cached
 
 
+def _derived(task: Task, method: Method, derived) -> tuple[str, ...]:
+    names = derived_names(task, method)
+    if derived is True:
+        return names
+    if derived is False or derived is None:
+        return ()
+    want = (derived,) if isinstance(derived, str) else tuple(derived)
+    return tuple(n for n in names if n in want) + tuple(n for n in want if n not in names)
+
+
 def _cached(task: Task, method: Method, steps: int, replicas: int, seed: int, backend: str,
-            checkpoints, track_average: bool, replica_ids, metrics: tuple, keep: bool, store):
+            checkpoints, derived: tuple, replica_ids, metrics: tuple, keep: bool, store):
     """``(record, read from the store)`` of one run, computing and storing it when missing;
     ``(None, False)`` when the run is not cacheable."""
     from simlab.sweep.store import CorruptRecord, Record
@@ -76,7 +91,7 @@ def _cached(task: Task, method: Method, steps: int, replicas: int, seed: int, ba
         return None, False
     cps = _checkpoints(checkpoints, int(steps))
     method.validate(task)
-    key = record_key(task, method, int(steps), cps, bool(track_average), backend, keep)
+    key = record_key(task, method, int(steps), cps, derived, backend, keep)
     rid = RecordId(key, int(seed), *block)
     replace = False
     try:
@@ -86,9 +101,8 @@ def _cached(task: Task, method: Method, steps: int, replicas: int, seed: int, ba
     except CorruptRecord as e:
         print(f"warning: {e}; computing it again", file=sys.stderr)
         replace = True
-    job = Job(rid, task, method, int(steps), cps,
-              record_metrics(task, method, bool(track_average)), bool(track_average), backend,
-              keep, code_hash(task.ops_class, method.ops_class, backend))
+    job = Job(rid, task, method, int(steps), cps, record_metrics(task, method, derived),
+              derived, backend, keep, code_hash(task.ops_class, method.ops_class, backend))
     result = compute(job)
     meta = {"sweep": "cached_simulate", "config": {
         "task": describe(task), "method": describe(method), "steps": int(steps),
@@ -106,13 +120,13 @@ def _raise_if_diverged(rec) -> None:
 
 
 def cached_simulate(task: Task, method: Method, steps: int, replicas: int = 100, seed: int = 0,
-                    backend: str = "numba", checkpoints=None, track_average: bool = True,
+                    backend: str = "numba", checkpoints=None, derived=False,
                     replica_ids=None, *, store=None) -> Trace:
     """:func:`simlab.simulate` through the result store (same arguments, same Trace).
 
     Parameters
     ----------
-    task, method, steps, replicas, seed, backend, checkpoints, track_average, replica_ids
+    task, method, steps, replicas, seed, backend, checkpoints, derived, replica_ids
         As for :func:`simlab.simulate`. Runs whose ``replica_ids`` are not one contiguous
         block, and CUDA runs, are not cached.
     store : Store, str or False, optional
@@ -123,33 +137,39 @@ def cached_simulate(task: Task, method: Method, steps: int, replicas: int = 100,
     Trace
         ``info["cached"]`` says whether it came from the store.
     """
-    held = record_metrics(task, method, bool(track_average))
-    rec, hit = _cached(task, method, steps, replicas, seed, backend, checkpoints,
-                       track_average, replica_ids, held, True, store)
+    want = _derived(task, method, derived)
+    held = record_metrics(task, method, want)
+    rec, hit = _cached(task, method, steps, replicas, seed, backend, checkpoints, want,
+                       replica_ids, held, True, store)
     if rec is None:
-        return simulate(task, method, steps, replicas, seed, backend, checkpoints,
-                        track_average, replica_ids)
+        return simulate(task, method, steps, replicas, seed, backend, checkpoints, derived,
+                        replica_ids)
     _raise_if_diverged(rec)
+    names = metric_names(task, method)
     values = rec.values
-    if held != METRICS:  # a metric the run did not track reads NaN, as simulate gives it
-        values = np.full(values.shape[:2] + (len(METRICS),), np.nan)
-        values[:, :, [METRICS.index(m) for m in held]] = rec.values
+    if held != names:  # a derived metric not asked for reads NaN, as simulate gives it
+        values = np.full(values.shape[:2] + (len(names),), np.nan)
+        values[:, :, [names.index(m) for m in held]] = rec.values
     return Trace(checkpoints=rec.stats.checkpoints, values=values,
                  replica_ids=np.arange(rec.rid.start, rec.rid.stop, dtype=np.int64),
-                 seed=rec.rid.seed,
+                 seed=rec.rid.seed, metrics=names, axis=_axis(method),
+                 computed=None if held == names else held,
                  info=dict(task=repr(task), method=repr(method), backend=backend,
-                           steps=int(steps), cached=hit,
-                           record=str(rec.rid)))
+                           steps=int(steps), cached=hit, record=str(rec.rid)))
+
+
+def _axis(method: Method) -> str:
+    return getattr(method, "axis", "step") if isinstance(method, LoopMethod) else "step"
 
 
 def cached_stats(task: Task, method: Method, steps: int, replicas: int = 100, seed: int = 0,
-                 backend: str = "numba", checkpoints=None, track_average: bool = True,
+                 backend: str = "numba", checkpoints=None, derived=False,
                  replica_ids=None, *, metrics=None, store=None) -> ReplicaStats:
     """Means and standard errors of a run, through the store (records keep only these).
 
     Parameters
     ----------
-    task, method, steps, replicas, seed, backend, checkpoints, track_average, replica_ids
+    task, method, steps, replicas, seed, backend, checkpoints, derived, replica_ids
         As for :func:`simlab.simulate`.
     metrics : sequence of str, optional
         The metrics to return (default all that the run records).
@@ -163,23 +183,24 @@ def cached_stats(task: Task, method: Method, steps: int, replicas: int = 100, se
     Raises
     ------
     ValueError
-        A metric that the run does not record (the running average without
-        ``track_average``).
+        A metric that the run does not record (a derived one not asked for in ``derived``).
     """
-    held = record_metrics(task, method, bool(track_average))
+    want = _derived(task, method, derived)
+    held = record_metrics(task, method, want)
     if metrics is None:
         metrics = held
     unknown = [m for m in metrics if m not in held]
     if unknown:
         raise ValueError(f"metrics {unknown} are not recorded by this run; it records "
-                         f"{list(held)} (the running average needs track_average=True)")
+                         f"{list(held)} (ask for derived ones with derived=[...])")
     metrics = tuple(m for m in held if m in metrics)
-    rec, _ = _cached(task, method, steps, replicas, seed, backend, checkpoints, track_average,
+    rec, _ = _cached(task, method, steps, replicas, seed, backend, checkpoints, want,
                      replica_ids, metrics, False, store)
     if rec is None:
-        tr = simulate(task, method, steps, replicas, seed, backend, checkpoints, track_average,
+        tr = simulate(task, method, steps, replicas, seed, backend, checkpoints, want,
                       replica_ids)
-        return ReplicaStats.from_values(tr.checkpoints, tr.values, METRICS).select(metrics)
+        cols = [tr.metrics.index(m) for m in metrics]
+        return ReplicaStats.from_values(tr.checkpoints, tr.values[:, :, cols], metrics)
     _raise_if_diverged(rec)
     return rec.stats
 

@@ -5,11 +5,13 @@ everything that decides the numbers the kernel writes:
 
 * the code: :func:`simlab.engine.kernel.compose_source` of the task's and the method's ops
   classes (the task's and method's ops, the random generator and the replica loop, as
-  compiled), the source of :mod:`simlab.engine.rng` (the generator's tables are computed
-  there) and of the engine functions that call the kernel, and ``simlab.__version__``;
-* the inputs: the task instance packed as the kernel reads it (``tdata``, ``tmeta``), the
-  method's packed hyperparameters, the work-row width, the task and method classes, the
-  horizon, the checkpoints, whether the running average is tracked, and the backend;
+  compiled) or, for a loop method (runner protocol), the source of the modules of the task's
+  and the method's classes; the source of :mod:`simlab.engine.rng` (the generator's tables are
+  computed there) and of the engine functions that call the kernel, and ``simlab.__version__``;
+* the inputs: what the task and the method say decides their numbers (``key_parts``: the
+  packed instance and hyperparameters of a kernel, the parameters of a loop), the layout of
+  slots and streams, the task and method classes, the horizon, the checkpoints, the derived
+  metrics asked for, and the backend;
 * what the record keeps: per-replica values or only the statistics.
 
 The seed and the replica block are not in the key; they name the record inside the key's
@@ -30,20 +32,22 @@ import numpy as np
 import simlab
 from simlab.engine import kernel as _kernel
 from simlab.engine import rng as _rng
+from simlab.engine import runner as _runner
 from simlab.engine import simulate as _simulate
-from simlab.engine.model import Method, Task
+from simlab.engine.model import LoopMethod, Method, Task
 
 #: Bump when the record layout changes (a new layout never reads an old one). Format 2: a
 #: record holds every metric its run produced, named in its metadata.
 FORMAT = 2
 
 
-def record_metrics(task: Task, method: Method, track_average: bool) -> tuple[str, ...]:
-    """The metrics a record of ``(task, method)`` holds: every metric the kernel records,
-    and the running average only when it was tracked (the key says whether)."""
-    from simlab.engine.kernel import METRICS
-
-    return tuple(m for m in METRICS if track_average or m != "avg_grad_norm_sq")
+def record_metrics(task: Task, method: Method, derived=()) -> tuple[str, ...]:
+    """The metrics a record of ``(task, method)`` holds: every metric the run records, and
+    the derived ones that were asked for (the key says which)."""
+    names = _simulate.metric_names(task, method)
+    optional = set(_simulate.derived_names(task, method))
+    asked = set(derived or ())
+    return tuple(m for m in names if m not in optional or m in asked)
 
 
 def _qualname(cls: type) -> str:
@@ -68,9 +72,14 @@ def code_hash(task_cls: type, method_cls: type, backend: str) -> str:
         effect in a new process.
     """
     h = hashlib.sha256()
+    if issubclass(method_cls, LoopMethod):
+        code = "\n".join(inspect.getsource(inspect.getmodule(c)) for c in (task_cls, method_cls))
+        code += inspect.getsource(_runner)
+    else:
+        code = _kernel.compose_source(task_cls, method_cls, backend)
     for part in (
         f"simlab {simlab.__version__} format {FORMAT}",
-        _kernel.compose_source(task_cls, method_cls, backend),
+        code,
         inspect.getsource(_rng),
         inspect.getsource(_simulate.simulate),
         inspect.getsource(_simulate._allocate),
@@ -87,7 +96,7 @@ def _array_digest(h, name: str, a) -> None:
 
 
 def record_key(task: Task, method: Method, steps: int, checkpoints: np.ndarray,
-               track_average: bool, backend: str, keep_replicas: bool) -> str:
+               derived, backend: str, keep_replicas: bool) -> str:
     """The key of a configuration's records (see the module docstring).
 
     Parameters
@@ -97,7 +106,8 @@ def record_key(task: Task, method: Method, steps: int, checkpoints: np.ndarray,
     steps : int
     checkpoints : ndarray of int64
         The resolved checkpoints (as :func:`simlab.simulate` records them).
-    track_average : bool
+    derived : sequence of str
+        The derived metrics computed.
     backend : str
     keep_replicas : bool
         Whether the records hold per-replica values (else only the statistics).
@@ -109,15 +119,18 @@ def record_key(task: Task, method: Method, steps: int, checkpoints: np.ndarray,
     """
     h = hashlib.sha256()
     h.update(code_hash(task.ops_class, method.ops_class, backend).encode())
-    tdata, tmeta = task.packed()
-    _array_digest(h, "tdata", tdata)
-    _array_digest(h, "tmeta", tmeta)
-    _array_digest(h, "hyper", np.asarray(method.hyper(task), dtype=np.float64))
+    for name, part in {**{f"task.{k}": v for k, v in task.key_parts().items()},
+                       **{f"method.{k}": v for k, v in method.key_parts(task).items()}}.items():
+        if isinstance(part, np.ndarray):
+            _array_digest(h, name, part)
+        else:
+            h.update(f"{name}={part}".encode())
+    if not isinstance(method, LoopMethod):
+        _array_digest(h, "layout", _kernel.layout(task, method))
     _array_digest(h, "checkpoints", np.asarray(checkpoints, dtype=np.int64))
     h.update(json.dumps({
         "task": _qualname(type(task)), "method": _qualname(type(method)),
-        "work": int(method.work_size(task)), "sources": int(task.n_sources),
-        "steps": int(steps), "track_average": bool(track_average), "backend": backend,
+        "steps": int(steps), "derived": sorted(derived or ()), "backend": backend,
         "keep_replicas": bool(keep_replicas),
     }, sort_keys=True).encode())
     return h.hexdigest()[:32]

@@ -166,9 +166,10 @@ def _read_one(spec: Sweep, store: Store, rid: RecordId, values: bool):
 def _job(spec: Sweep, config: Config, rid: RecordId) -> Job:
     from simlab.sweep.keys import code_hash, record_metrics
 
+    derived = spec.derived_for(config.task, config.method)
     return Job(rid, config.task, config.method, spec.steps, spec.checkpoint_array,
-               record_metrics(config.task, config.method, spec.track_average),
-               spec.track_average, spec.backend, spec.keep_replicas,
+               record_metrics(config.task, config.method, derived), derived,
+               spec.backend, spec.keep_replicas,
                code_hash(config.task.ops_class, config.method.ops_class, spec.backend))
 
 

@@ -15,7 +15,7 @@ and the same as a TOML file for ``simlab sweep run spec.toml``::
     replicas = 256
     blocks = 4                 # or block_size = 64; replicas must divide evenly
     seed = 0                   # or seeds = [0, 1]
-    metrics = ["grad_norm_sq"] # default: all four
+    metrics = ["grad_norm_sq"] # default: every metric the configurations share
     checkpoints = 20           # an int (log-spaced), "all", or a list of steps
     keep_replicas = false      # true: records keep per-replica values (quantiles)
     store = "./.simlab/store"  # optional; any fsspec URL
@@ -58,9 +58,8 @@ from typing import Any
 
 import numpy as np
 
-from simlab.engine.kernel import METRICS
 from simlab.engine.model import Method, Task
-from simlab.engine.simulate import BACKENDS
+from simlab.engine.simulate import BACKENDS, derived_names, metric_names, requirements
 from simlab.sweep.errors import SweepError
 from simlab.sweep.worker import RecordId
 
@@ -209,7 +208,8 @@ class Sweep:
         Horizon, replicas per configuration and seed, and blocks they are split into.
     seeds : tuple of int
     metrics : tuple of str
-        In :data:`simlab.engine.kernel.METRICS` order.
+        The metrics the sweep reads (every configuration has them); the derived ones among
+        them are computed (:meth:`derived_for`).
     checkpoints : None, int, "all" or tuple of int
         As :func:`simlab.simulate` takes them.
     backend : str
@@ -227,7 +227,7 @@ class Sweep:
     replicas: int
     blocks: int = 1
     seeds: tuple = (0,)
-    metrics: tuple = METRICS
+    metrics: tuple = ()
     checkpoints: Any = None
     backend: str = "numba"
     keep_replicas: bool = False
@@ -267,7 +267,6 @@ class Sweep:
         seeds = tuple(_int("seed", s, 0) for s in _as_list(seeds))
         if not seeds or len(set(seeds)) != len(seeds):
             raise SweepError(f"seeds must be distinct integers >= 0, got {list(seeds)}")
-        metrics = _metrics(metrics)
         if backend not in BACKENDS:
             raise SweepError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if isinstance(checkpoints, list):
@@ -276,10 +275,12 @@ class Sweep:
             _resolve_checkpoints(checkpoints, steps)
         except (ValueError, TypeError) as e:
             raise SweepError(f"checkpoints: {e}") from None
-        spec = cls(tasks, methods, _grid(grid or {}, tasks, methods), steps, replicas, blocks,
-                   seeds, metrics, checkpoints, backend, bool(keep_replicas), str(name),
-                   None if store is None else str(store))
-        spec.configurations  # instantiate and validate every configuration now  # noqa: B018
+        grid = _grid(grid or {}, tasks, methods)
+        pairs = _instantiate(tasks, methods, grid)
+        metrics = _metrics(metrics, pairs)
+        spec = cls(tasks, methods, grid, steps, replicas, blocks, seeds, metrics, checkpoints,
+                   backend, bool(keep_replicas), str(name), None if store is None else str(store))
+        spec.configurations  # key every configuration now  # noqa: B018
         return spec
 
     @classmethod
@@ -314,10 +315,10 @@ class Sweep:
         """Replicas per block."""
         return self.replicas // self.blocks
 
-    @property
-    def track_average(self) -> bool:
-        """Whether the running average of ``||grad f_0||^2`` is recorded."""
-        return "avg_grad_norm_sq" in self.metrics
+    def derived_for(self, task: Task, method: Method) -> tuple[str, ...]:
+        """The derived metrics of a configuration that the sweep computes (those it reads)."""
+        names = derived_names(task, method)
+        return tuple(m for m in self.metrics if m in names)
 
     @functools.cached_property
     def checkpoint_array(self) -> np.ndarray:
@@ -329,29 +330,12 @@ class Sweep:
         """Every configuration, instantiated, validated and keyed."""
         from simlab.sweep.keys import record_key
 
-        out = []
-        for tc in self.tasks:
-            for mc in self.methods:
-                dims = [(k, vals, target) for k, vals in self.grid
-                        for target in [_target(k, tc, mc)] if target is not None]
-                for combo in itertools.product(*[vals for _, vals, _ in dims]):
-                    tp, mp = dict(tc.params), dict(mc.params)
-                    cols = {"task": tc.label, "method": mc.label}
-                    cols.update({k: None for k, _ in self.grid})
-                    for (k, _, target), v in zip(dims, combo):
-                        (tp if target == "task" else mp)[k.rpartition(".")[2]] = v
-                        cols[k] = v
-                    try:
-                        task = tc.cls(**tp)
-                        method = mc.cls(**mp)
-                        method.validate(task)
-                        task.packed()
-                    except (ValueError, TypeError) as e:
-                        raise SweepError(f"configuration {cols}: {e}") from None
-                    key = record_key(task, method, self.steps, self.checkpoint_array,
-                                     self.track_average, self.backend, self.keep_replicas)
-                    out.append(Config(len(out), task, method, cols, key))
-        return tuple(out)
+        return tuple(
+            Config(i, task, method, cols,
+                   record_key(task, method, self.steps, self.checkpoint_array,
+                              self.derived_for(task, method), self.backend, self.keep_replicas))
+            for i, (task, method, cols) in enumerate(_instantiate(self.tasks, self.methods,
+                                                                  self.grid)))
 
     def block_ranges(self) -> list[tuple[int, int]]:
         """``[start, stop)`` of each block of replica ids."""
@@ -405,15 +389,45 @@ def _blocks(replicas: int, blocks, block_size) -> int:
     return blocks
 
 
-def _metrics(metrics) -> tuple:
+def _instantiate(tasks, methods, grid) -> list[tuple]:
+    """``(task, method, columns)`` of every configuration, instantiated and validated."""
+    out = []
+    for tc in tasks:
+        for mc in methods:
+            dims = [(k, vals, target) for k, vals in grid
+                    for target in [_target(k, tc, mc)] if target is not None]
+            for combo in itertools.product(*[vals for _, vals, _ in dims]):
+                tp, mp = dict(tc.params), dict(mc.params)
+                cols = {"task": tc.label, "method": mc.label}
+                cols.update({k: None for k, _ in grid})
+                for (k, _, target), v in zip(dims, combo):
+                    (tp if target == "task" else mp)[k.rpartition(".")[2]] = v
+                    cols[k] = v
+                try:
+                    task = tc.cls(**tp)
+                    method = mc.cls(**mp)
+                    requirements(task, method)
+                    method.validate(task)
+                    task.packed()
+                except (ValueError, TypeError) as e:
+                    raise SweepError(f"configuration {cols}: {e}") from None
+                out.append((task, method, cols))
+    return out
+
+
+def _metrics(metrics, pairs) -> tuple:
+    """The sweep's metrics: given ones (each a metric of every configuration), or every metric
+    the configurations share, in the first configuration's order."""
+    names = [metric_names(t, m) for t, m, _ in pairs]
+    common = [n for n in names[0] if all(n in other for other in names[1:])]
     if metrics is None:
-        return METRICS
+        return tuple(common)
     metrics = _as_list(metrics)
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in common]
     if unknown or not metrics:
-        raise SweepError(f"metrics must be a non-empty subset of {list(METRICS)}, got "
-                         f"{metrics}")
-    return tuple(m for m in METRICS if m in metrics)
+        raise SweepError(f"metrics must be a non-empty subset of the configurations' metrics "
+                         f"{common}, got {metrics}")
+    return tuple(m for m in common if m in metrics)
 
 
 def _target(key: str, tc: Component, mc: Component) -> str | None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from simlab.engine.stats import normal_ci
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,4 @@ class ReplicaStats:
 
     def ci(self, name: str, level: float = 0.95) -> np.ndarray:
         """Two-sided normal-approximation confidence interval of the mean, shape (K, 2)."""
-        if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level}")
-        z = sps.norm.ppf(0.5 + level / 2)
-        m, s = self.mean(name), self.se(name)
-        return np.stack([m - z * s, m + z * s], axis=1)
+        return normal_ci(self.mean(name), self.se(name), level)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simlab.engine.kernel import METRICS
 from simlab.engine.model import Method, Task
 from simlab.engine.simulate import DivergenceError, simulate
 from simlab.sweep.keys import code_hash
@@ -55,7 +54,8 @@ class Job:
     metrics : tuple of str
         Metrics the record holds (:func:`simlab.sweep.keys.record_metrics`: all the run
         produces; readers select).
-    track_average : bool
+    derived : tuple of str
+        The derived metrics to compute.
     backend : str
     keep_replicas : bool
     code : str
@@ -69,7 +69,7 @@ class Job:
     steps: int
     checkpoints: np.ndarray
     metrics: tuple
-    track_average: bool
+    derived: tuple
     backend: str
     keep_replicas: bool
     code: str = ""
@@ -122,15 +122,16 @@ def compute(job: Job) -> Result:
     t0 = time.perf_counter()
     try:
         tr = simulate(job.task, job.method, steps=job.steps, seed=rid.seed, backend=job.backend,
-                      checkpoints=job.checkpoints, track_average=job.track_average,
+                      checkpoints=job.checkpoints, derived=job.derived,
                       replica_ids=np.arange(rid.start, rid.stop, dtype=np.int64))
     except DivergenceError as e:
         info["seconds"] = time.perf_counter() - t0
         return Result(rid, "diverged", diverged=(e.step, e.replica), info=info)
     info["seconds"] = time.perf_counter() - t0
     info["peak_rss_mb"] = _peak_rss_mb()
-    cols = [METRICS.index(m) for m in job.metrics]
-    vals = tr.values if len(cols) == len(METRICS) else np.ascontiguousarray(tr.values[:, :, cols])
+    cols = [tr.metrics.index(m) for m in job.metrics]
+    vals = tr.values if len(cols) == len(tr.metrics) else np.ascontiguousarray(
+        tr.values[:, :, cols])
     stats = ReplicaStats.from_values(tr.checkpoints, vals, job.metrics)
     return Result(rid, "ok", stats, vals if job.keep_replicas else None, info=info)
 

@@ -44,3 +44,40 @@ def per_task(name: str, value, n: int, lo: float = 0.0) -> np.ndarray:
     if not np.all(np.isfinite(arr)) or np.any(arr < lo):
         raise ValueError(f"{name} must be finite and >= {lo:g}, got {arr.tolist()}")
     return arr
+
+
+def eigenvalues_from(eig, d: int) -> np.ndarray:
+    """``eig = (mu, L)``: ``d`` eigenvalues log-spaced in ``[mu, L]``; or ``d`` explicit ones.
+
+    The one parser of the families' ``eig`` argument (A, B, D, E).
+
+    Parameters
+    ----------
+    eig : (float, float) or sequence of d floats
+        ``(mu, L)`` (read as the two eigenvalues when ``d == 2``, which is the same) or all
+        eigenvalues.
+    d : int
+        Dimension.
+
+    Returns
+    -------
+    ndarray of float64, shape (d,)
+
+    Raises
+    ------
+    ValueError
+        If ``mu <= 0``, ``mu > L`` or an explicit eigenvalue is not ``> 0`` (naming ``eig``).
+    """
+    e = np.asarray(eig, dtype=np.float64).ravel()
+    if e.shape == (2,) and d != 2:
+        mu, L = float(e[0]), float(e[1])
+        if not (np.isfinite(mu) and mu > 0):
+            raise ValueError(f"mu = eig[0] must be > 0, got {mu}")
+        if not np.isfinite(L) or mu > L:
+            raise ValueError(f"mu must be <= L (finite), got mu = {mu} > L = {L}")
+        return np.geomspace(mu, L, d) if d > 1 else np.array([L])
+    if e.shape != (d,):
+        raise ValueError(f"eig must be (mu, L) or {d} eigenvalues, got shape {e.shape}")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ValueError(f"eigenvalues must be > 0, got {e.tolist()}")
+    return e

@@ -32,14 +32,15 @@ dense block for :mod:`simlab.collab.moments` (spec 8.2), with the cross-covarian
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 
-from simlab.engine.model import Task, resolve_weights
+from simlab.collab.interface import CollabFamily, family_ops
+from simlab.collab.weights import resolve_weights
 from simlab.engine.rng import normal
-from simlab.tasks._validate import check_float, check_int, per_task
+from simlab.tasks._validate import check_float, check_int, eigenvalues_from, per_task
 from simlab.tasks.shared_hessian import BIAS_DIRECTIONS, bias_units
 
 #: Sign patterns ``s`` of the perturbations ``S_i = Q_i diag(s) Q_i^T``.
@@ -51,39 +52,8 @@ PD_FLOOR = 0.01
 
 # --- instance construction, shared with family D (simlab.tasks.regression) -------------------
 
-def log_spaced_eigenvalues(eig, d: int) -> np.ndarray:
-    """``eig = (mu, L)``: ``d`` eigenvalues log-spaced in ``[mu, L]``; or ``d`` explicit ones.
-
-    Parameters
-    ----------
-    eig : (float, float) or sequence of d floats
-        ``(mu, L)`` (read as the two eigenvalues when ``d == 2``, which is the same) or all
-        eigenvalues.
-    d : int
-        Dimension.
-
-    Returns
-    -------
-    ndarray of float64, shape (d,)
-
-    Raises
-    ------
-    ValueError
-        If ``mu <= 0``, ``mu > L`` or an explicit eigenvalue is not ``> 0`` (naming ``eig``).
-    """
-    e = np.asarray(eig, dtype=np.float64).ravel()
-    if e.shape == (2,) and d != 2:
-        mu, L = float(e[0]), float(e[1])
-        if not (np.isfinite(mu) and mu > 0):
-            raise ValueError(f"mu = eig[0] must be > 0, got {mu}")
-        if not np.isfinite(L) or mu > L:
-            raise ValueError(f"mu must be <= L (finite), got mu = {mu} > L = {L}")
-        return np.geomspace(mu, L, d) if d > 1 else np.array([L])
-    if e.shape != (d,):
-        raise ValueError(f"eig must be (mu, L) or {d} eigenvalues, got shape {e.shape}")
-    if not np.all(np.isfinite(e)) or np.any(e <= 0):
-        raise ValueError(f"eigenvalues must be > 0, got {e.tolist()}")
-    return e
+#: ``eig = (mu, L)`` or explicit eigenvalues (one parser for families A, B, D, E).
+log_spaced_eigenvalues = eigenvalues_from
 
 
 def haar_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -250,7 +220,7 @@ def sup_norm_on_ball(D: np.ndarray, b: np.ndarray, radius: float) -> float:
     return float(max(np.linalg.norm(D @ (V @ c) + b) for c in candidates))
 
 
-class _PerturbedQuadraticBase(Task):
+class _PerturbedQuadraticBase(CollabFamily):
     """Shared constructor logic of families B, D and E (a quadratic mean field).
 
     Subclasses are frozen dataclasses with fields ``d, n_aux, eig, zeta, delta,
@@ -414,7 +384,6 @@ class HessianPerturbedQuadratics(_PerturbedQuadraticBase):
     seed: int = 0
     aggregate_noise: bool = True
     family = "B"
-    ops_functions = ()  # set below, after the ops are defined
 
     def __post_init__(self):
         per_task("sigma", self.sigma, check_int("n_aux (N)", self.n_aux, 0) + 1)
@@ -424,10 +393,20 @@ class HessianPerturbedQuadratics(_PerturbedQuadraticBase):
     def _validate_rho(self) -> None:
         pass
 
+    @classmethod
+    def examples(cls) -> list:
+        """Small instances for the conformance checks."""
+        return [cls(d=3, n_aux=2, zeta=0.3, delta=0.05, seed=2)]
+
     @property
     def noise_rho(self) -> float:
         """Correlation ``rho`` of each auxiliary noise with task 0's (0 in family B)."""
         return 0.0
+
+    @property
+    def prep_size(self) -> int:
+        """``d^2 + d + 2``: the weighted Hessian and optimum and two noise scales."""
+        return self.d * self.d + self.d + 2
 
     @property
     def ops_class(self) -> type:
@@ -539,6 +518,12 @@ class CorrelatedNoiseQuadratics(HessianPerturbedQuadratics):
     def _validate_rho(self) -> None:
         check_float("rho", self.rho, 0.0, 1.0)
 
+    @classmethod
+    def examples(cls) -> list:
+        """Small instances for the conformance checks (both ways of drawing the noise)."""
+        e = cls(d=3, n_aux=2, zeta=0.3, delta=0.05, rho=0.6, seed=5)
+        return [e, replace(e, aggregate_noise=False)]
+
     @property
     def noise_rho(self) -> float:
         """``rho``."""
@@ -616,20 +601,19 @@ def prepare(tdata, tmeta, alpha, prep):
     prep[dd + d] = rho * ssum / math.sqrt(d)
     prep[dd + d + 1] = math.sqrt((1.0 - rho * rho) * qsum / d)
 
-def sample_grad(tdata, tmeta, i, x, s, bank, out):
+def sample_grad(tdata, tmeta, i, x, streams, out):
     d = tmeta[0]
-    n = tmeta[1]
     h = i * d * d
     xo = tmeta[4] + i * d
     sc = tdata[tmeta[5] + i] / math.sqrt(d)
     rho = tdata[tmeta[7]]
     if sc > 0.0:
-        si = s[bank * (n + 2) + i]
+        si = streams[i]
         if i == 0 or rho == 0.0:
             for k in range(d):
                 out[k] = hpq_row(tdata, h + k * d, xo, x, d) + sc * normal(si)
         else:
-            s0 = s[bank * (n + 2)]
+            s0 = streams[0]
             c = math.sqrt(1.0 - rho * rho)
             for k in range(d):
                 z = rho * normal(s0) + c * normal(si)
@@ -638,21 +622,20 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
         for k in range(d):
             out[k] = hpq_row(tdata, h + k * d, xo, x, d)
 
-def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
+def sample_split(tdata, tmeta, alpha, x, streams, prep, g0, aux):
     d = tmeta[0]
     n = tmeta[1]
     dd = d * d
     ox = tmeta[4]
     osig = tmeta[5]
-    base = bank * (n + 2)
-    s0 = s[base]
+    s0 = streams[0]
     sq = math.sqrt(d)
     sc0 = tdata[osig] / sq
     rho = tdata[tmeta[7]]
     if tmeta[3] != 0:
         cc = prep[dd + d]
         ci = prep[dd + d + 1]
-        sa = s[base + n + 1]
+        sa = streams[n + 1]
         for k in range(d):
             z0 = 0.0
             if sc0 > 0.0 or cc != 0.0:
@@ -679,10 +662,11 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
                 gi = hpq_row(tdata, i * dd + k * d, ox + i * d, x, d)
                 sci = tdata[osig + i] / sq
                 if sci > 0.0:
-                    gi += sci * (rho * z0 + c * normal(s[base + i]))
+                    gi += sci * (rho * z0 + c * normal(streams[i]))
                 acc += ai * gi
             aux[k] = acc
 
 
-HessianPerturbedQuadratics.ops_functions = (hpq_row, init_x, grad_norm_sq0, metrics, prepare,
-                                            sample_grad, sample_split)
+HessianPerturbedQuadratics.ops = family_ops(
+    (hpq_row, init_x, grad_norm_sq0, metrics, prepare, sample_grad, sample_split), init_x,
+    metrics, grad_norm_sq0)

@@ -29,11 +29,12 @@ of ``tan u = u``), and then ``mu > 0``: ``f_0`` is PL though not convex for
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simlab.engine.model import Task, resolve_weights
+from simlab.collab.interface import CollabFamily, family_ops
+from simlab.collab.weights import resolve_weights
 from simlab.engine.rng import normal
 from simlab.tasks._validate import check_float, check_int, per_task
 from simlab.tasks.shared_hessian import BIAS_DIRECTIONS, bias_units
@@ -92,7 +93,7 @@ def pl_constant(kappa: float) -> float:
 
 
 @dataclass(frozen=True)
-class BoundedNonconvex(Task):
+class BoundedNonconvex(CollabFamily):
     """Family C (spec 8.1(C)): separable non-convex ``f_0``, shifts ``v_i``, cosine perturbations.
 
     Parameters
@@ -137,7 +138,6 @@ class BoundedNonconvex(Task):
     seed: int = 0
     aggregate_noise: bool = True
     family = "C"
-    ops_functions = ()  # set below, after the ops are defined
 
     def __post_init__(self):
         d = check_int("d", self.d, 1)
@@ -157,7 +157,18 @@ class BoundedNonconvex(Task):
             if x0.shape != (d,) or not np.all(np.isfinite(x0)):
                 raise ValueError(f"x0 must be None or {d} finite floats, got {self.x0!r}")
 
+    @classmethod
+    def examples(cls) -> list:
+        """Small instances for the conformance checks (both ways of drawing the noise)."""
+        c = cls(d=3, n_aux=2, zeta=0.3, delta=0.1, seed=3)
+        return [c, replace(c, aggregate_noise=False)]
+
     # -- instance -------------------------------------------------------------------------
+    @property
+    def prep_size(self) -> int:
+        """``d + 2``: the weighted shift, the weight sum and the aggregated noise scale."""
+        return self.d + 2
+
     @property
     def sigmas(self) -> np.ndarray:
         """``sigma_i`` for i = 0..N."""
@@ -355,9 +366,8 @@ def prepare(tdata, tmeta, alpha, prep):
     prep[d] = asum
     prep[d + 1] = math.sqrt(var / d)
 
-def sample_grad(tdata, tmeta, i, x, s, bank, out):
+def sample_grad(tdata, tmeta, i, x, streams, out):
     d = tmeta[0]
-    n = tmeta[1]
     ov = tmeta[5] + i * d
     for k in range(d):
         out[k] = bnc_grad0(tdata, tmeta, x, k) + tdata[ov + k]
@@ -366,14 +376,14 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
         bnc_add_waves(tdata, tmeta, i, x, dl, out)
     sc = tdata[tmeta[9] + i] / math.sqrt(d)
     if sc > 0.0:
-        si = s[bank * (n + 2) + i]
+        si = streams[i]
         for k in range(d):
             out[k] += sc * normal(si)
 
-def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
+def sample_split(tdata, tmeta, alpha, x, streams, prep, g0, aux):
     d = tmeta[0]
     n = tmeta[1]
-    sample_grad(tdata, tmeta, 0, x, s, bank, g0)
+    sample_grad(tdata, tmeta, 0, x, streams, g0)
     asum = prep[d]
     for k in range(d):
         aux[k] = asum * bnc_grad0(tdata, tmeta, x, k) + prep[k]
@@ -384,7 +394,7 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
     if tmeta[3] != 0:
         sc = prep[d + 1]
         if sc > 0.0:
-            sa = s[bank * (n + 2) + n + 1]
+            sa = streams[n + 1]
             for k in range(d):
                 aux[k] += sc * normal(sa)
     else:
@@ -392,10 +402,11 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
         for i in range(1, n + 1):
             c = alpha[i] * tdata[tmeta[9] + i] / sq
             if c > 0.0:
-                si = s[bank * (n + 2) + i]
+                si = streams[i]
                 for k in range(d):
                     aux[k] += c * normal(si)
 
 
-BoundedNonconvex.ops_functions = (bnc_grad0, bnc_add_waves, init_x, grad_norm_sq0, metrics,
-                                  prepare, sample_grad, sample_split)
+BoundedNonconvex.ops = family_ops(
+    (bnc_grad0, bnc_add_waves, init_x, grad_norm_sq0, metrics, prepare, sample_grad,
+     sample_split), init_x, metrics, grad_norm_sq0)

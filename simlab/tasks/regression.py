@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simlab.engine.model import resolve_weights
+from simlab.collab.interface import family_ops
+from simlab.collab.weights import resolve_weights
 from simlab.engine.rng import normal
 from simlab.tasks._validate import check_float
 from simlab.tasks.hessian_perturbed import _PerturbedQuadraticBase, init_x  # same x_0 slot
@@ -81,7 +82,6 @@ class LinearRegressionTasks(_PerturbedQuadraticBase):
     radius: float | None = None
     seed: int = 0
     family = "D"
-    ops_functions = ()  # set below, after the ops are defined
     _instance_key = 0xD
     _matrix = "Sigma"
 
@@ -91,6 +91,15 @@ class LinearRegressionTasks(_PerturbedQuadraticBase):
 
     def _f_offset(self) -> float:
         return 0.5 * float(self.noise_s) ** 2
+
+    @classmethod
+    def examples(cls) -> list:
+        """Small instances for the conformance checks."""
+        return [cls(d=3, n_aux=2, zeta=0.3, delta=0.05, seed=4)]
+
+    def noise_trace(self, x, i: int = 0) -> float:
+        """``E||g_i(x) - grad f_i(x)||^2 = tr Cov(g_i(x))`` (multiplicative noise)."""
+        return float(np.trace(self.noise_cov(x, i)))
 
     def noise_cov(self, x, i: int = 0) -> np.ndarray:
         """Exact ``Cov(g_i(x))`` (see the module docstring)."""
@@ -184,11 +193,10 @@ def metrics(tdata, tmeta, x, row):
 def prepare(tdata, tmeta, alpha, prep):
     pass
 
-def sample_grad(tdata, tmeta, i, x, s, bank, out):
+def sample_grad(tdata, tmeta, i, x, streams, out):
     # a = C_i z computed in place (lower-triangular, last row first), then a (a^T (x - w*) - eps)
     d = tmeta[0]
-    n = tmeta[1]
-    si = s[bank * (n + 2) + i]
+    si = streams[i]
     for k in range(d):
         out[k] = normal(si)
     h = i * d * d
@@ -207,7 +215,7 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
     for k in range(d):
         out[k] *= r
 
-def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
+def sample_split(tdata, tmeta, alpha, x, streams, prep, g0, aux):
     # g0 is scratch for the auxiliary tasks' samples, then holds task 0's
     d = tmeta[0]
     n = tmeta[1]
@@ -217,11 +225,12 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
         ai = alpha[i]
         if ai == 0.0:
             continue
-        sample_grad(tdata, tmeta, i, x, s, bank, g0)
+        sample_grad(tdata, tmeta, i, x, streams, g0)
         for k in range(d):
             aux[k] += ai * g0[k]
-    sample_grad(tdata, tmeta, 0, x, s, bank, g0)
+    sample_grad(tdata, tmeta, 0, x, streams, g0)
 
 
-LinearRegressionTasks.ops_functions = (lrt_row0, init_x, grad_norm_sq0, metrics, prepare,
-                                       sample_grad, sample_split)
+LinearRegressionTasks.ops = family_ops(
+    (lrt_row0, init_x, grad_norm_sq0, metrics, prepare, sample_grad, sample_split), init_x,
+    metrics, grad_norm_sq0)

@@ -13,13 +13,14 @@ so with ``aggregate_noise=True`` the auxiliary tasks cost one normal per coordin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simlab.engine.model import Task, resolve_weights
+from simlab.collab.interface import CollabFamily, family_ops
+from simlab.collab.weights import resolve_weights
 from simlab.engine.rng import normal_state
-from simlab.tasks._validate import check_float, check_int, per_task
+from simlab.tasks._validate import check_float, check_int, eigenvalues_from, per_task
 
 BIAS_DIRECTIONS = ("aligned", "cancelling", "random")
 
@@ -50,7 +51,7 @@ def bias_units(kind: str, n_aux: int, d: int, rng: np.random.Generator) -> np.nd
 
 
 @dataclass(frozen=True)
-class SharedHessianQuadratics(Task):
+class SharedHessianQuadratics(CollabFamily):
     """Family A: shared diagonal Hessian, shifted optima, additive Gaussian noise.
 
     Parameters
@@ -85,7 +86,6 @@ class SharedHessianQuadratics(Task):
     seed: int = 0
     aggregate_noise: bool = True
     family = "A"
-    ops_functions = ()  # set below, after the ops are defined
 
     def __post_init__(self):
         check_int("d", self.d, 1)
@@ -102,19 +102,12 @@ class SharedHessianQuadratics(Task):
     @property
     def eigenvalues(self) -> np.ndarray:
         """The diagonal of ``A``."""
-        e = np.asarray(self.eig, dtype=np.float64).ravel()
-        if e.shape == (2,) and self.d != 2:
-            mu, L = float(e[0]), float(e[1])
-            if not (np.isfinite(mu) and mu > 0):
-                raise ValueError(f"mu = eig[0] must be > 0, got {mu}")
-            if mu > L:
-                raise ValueError(f"mu must be <= L, got mu = {mu} > L = {L}")
-            return np.geomspace(mu, L, self.d) if self.d > 1 else np.array([L])
-        if e.shape != (self.d,):
-            raise ValueError(f"eig must be (mu, L) or {self.d} eigenvalues, got shape {e.shape}")
-        if not np.all(np.isfinite(e)) or np.any(e <= 0):
-            raise ValueError(f"eigenvalues must be > 0, got {e.tolist()}")
-        return e
+        return eigenvalues_from(self.eig, self.d)
+
+    @property
+    def prep_size(self) -> int:
+        """``d + 2``: the weighted optimum, the weight sum and the aggregated noise scale."""
+        return self.d + 2
 
     @property
     def sigmas(self) -> np.ndarray:
@@ -140,6 +133,16 @@ class SharedHessianQuadratics(Task):
             nr = np.linalg.norm(lam * r)
             out[i + 1] = x0s + (self.zetas[i] * r / nr if nr > 0 else 0.0)
         return out
+
+    def gradient(self, x, i: int = 0) -> np.ndarray:
+        """``grad f_i(x) = A (x - x_i*)`` (numpy reference)."""
+        return self.eigenvalues * (np.asarray(x, dtype=np.float64) - self.optima()[i])
+
+    @classmethod
+    def examples(cls) -> list:
+        """Small instances for the conformance checks (both ways of drawing the noise)."""
+        a = cls(d=3, n_aux=2, zeta=0.3, sigma=1.0, seed=1)
+        return [a, replace(a, aggregate_noise=False)]
 
     def _pack(self):
         d, n = self.d, self.n_aux
@@ -220,11 +223,11 @@ def prepare(tdata, tmeta, alpha, prep):
     prep[d] = asum
     prep[d + 1] = math.sqrt(var / d)
 
-def sample_grad(tdata, tmeta, i, x, s, bank, out):
+def sample_grad(tdata, tmeta, i, x, streams, out):
     d = tmeta[0]
     n = tmeta[1]
     sc = tdata[d + (n + 1) * d + i] / math.sqrt(d)
-    si = s[bank * (n + 2) + i]
+    si = streams[i]
     xo = d + i * d
     if sc > 0.0:
         r0 = si[0]
@@ -238,15 +241,15 @@ def sample_grad(tdata, tmeta, i, x, s, bank, out):
         for k in range(d):
             out[k] = tdata[k] * (x[k] - tdata[xo + k])
 
-def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
+def sample_split(tdata, tmeta, alpha, x, streams, prep, g0, aux):
     d = tmeta[0]
     n = tmeta[1]
-    sample_grad(tdata, tmeta, 0, x, s, bank, g0)
+    sample_grad(tdata, tmeta, 0, x, streams, g0)
     if tmeta[3] != 0:
         asum = prep[d]
         sc = prep[d + 1]
         if sc > 0.0:
-            sa = s[bank * (n + 2) + n + 1]
+            sa = streams[n + 1]
             r0 = sa[0]
             r1 = sa[1]
             for k in range(d):
@@ -266,7 +269,7 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
             if ai == 0.0:
                 continue
             sc = tdata[sig + i] / math.sqrt(d)
-            si = s[bank * (n + 2) + i]
+            si = streams[i]
             xo = d + i * d
             r0 = si[0]
             r1 = si[1]
@@ -277,8 +280,9 @@ def sample_split(tdata, tmeta, alpha, x, s, bank, prep, g0, aux):
             si[1] = r1
 
 
-SharedHessianQuadratics.ops_functions = (init_x, grad_norm_sq0, metrics, prepare, sample_grad,
-                                          sample_split)
+SharedHessianQuadratics.ops = family_ops(
+    (init_x, grad_norm_sq0, metrics, prepare, sample_grad, sample_split), init_x, metrics,
+    grad_norm_sq0)
 
 
 def _quadratic_blocks(self):

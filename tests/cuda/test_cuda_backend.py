@@ -27,6 +27,7 @@ import pytest
 
 from simlab import DivergenceError, simulate
 from simlab.collab import BCEMA, BCMVR, WGA, SGDAlone
+from simlab.engine import conformance as cf
 from simlab.engine import cuda as adapter
 from simlab.tasks import SharedHessianQuadratics
 
@@ -57,14 +58,40 @@ SMALL_SPLIT = SharedHessianQuadratics(d=4, n_aux=2, zeta=0.5, sigma=1.0, seed=3,
 
 
 def assert_same_trace(gpu, cpu, exact: bool) -> None:
-    """The CUDA trace equals the CPU one: bit for bit when ``exact``, else within RTOL/ATOL."""
-    assert gpu.values.shape == cpu.values.shape
+    """The CUDA trace equals the CPU one: bit for bit when ``exact``, else within RTOL/ATOL.
+
+    Both are finite where a metric was computed (NaN, on both, where a derived one was not).
+    """
+    assert gpu.values.shape == cpu.values.shape and gpu.metrics == cpu.metrics
     np.testing.assert_array_equal(gpu.replica_ids, cpu.replica_ids)
-    assert np.all(np.isfinite(gpu.values))
+    assert np.array_equal(np.isnan(gpu.values), np.isnan(cpu.values))
+    computed = ~np.isnan(cpu.values)
+    assert np.all(np.isfinite(gpu.values[computed]))
     if exact:
         np.testing.assert_array_equal(gpu.values, cpu.values)
     else:
         np.testing.assert_allclose(gpu.values, cpu.values, rtol=RTOL, atol=ATOL)
+
+
+@needs_cuda
+@cf.parametrize((cf.check_cuda_agrees,))
+def test_conformance_cuda_on_every_registered_pair(task, method, check):
+    check(task, method)
+
+
+@needs_cuda
+@pytest.mark.skipif(not SIM, reason="fingerprints are bit for bit: the simulator only")
+def test_cuda_fingerprints_unchanged():
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+    from fingerprint import FILE, run_all
+
+    recorded = json.loads(FILE.read_text())
+    now = run_all(("cuda",))
+    assert len(now) == 60 and {k: v for k, v in now.items() if v != recorded[k]} == {}
 
 
 @needs_cuda

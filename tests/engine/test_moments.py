@@ -24,10 +24,9 @@ METHODS = [
 
 
 def agreement(task, sim_method, exact_method, metric, replicas=4000, steps=200, seed=5):
-    tr = simulate(task, sim_method, steps=steps, replicas=replicas, seed=seed,
-                  track_average=False)
+    tr = simulate(task, sim_method, steps=steps, replicas=replicas, seed=seed)
     exact = exact_metrics(task, exact_method, steps, tr.checkpoints)
-    col = tr.metric_names.index(metric)
+    col = tr.metrics.index(metric)
     z = stats.z_value(DELTA, len(tr.checkpoints) * len(METRICS), two_sided=True)
     return stats.agreement(tr.mean(metric), tr.se(metric), exact[:, col], z,
                            max_rel_se=MAX_REL_SE)

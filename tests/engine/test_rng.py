@@ -10,7 +10,7 @@ from scipy import stats
 
 from simlab import simulate
 from simlab.collab import BCEMA, WGA
-from simlab.engine.rng import draw_normals
+from simlab.engine.draws import draw_normals
 from simlab.tasks import SharedHessianQuadratics
 
 ALPHA = 1e-3  # false-failure budget of each statistical test (seeds are fixed: replays exactly)

@@ -44,10 +44,12 @@ def test_loglog_slope_recovers_exponent_and_its_interval():
     assert lo < -0.5 < hi and hi - lo < 0.05
 
 
-def test_time_to_eps_smoothing_and_interval():
-    curve = np.concatenate([np.linspace(1.0, 0.0, 101), np.zeros(100)])
-    t = stats.time_to_eps(curve, 0.5)
-    assert 50 <= t <= 60  # the running mean lags the curve a little
-    assert stats.time_to_eps(curve + 1.0, 0.5) == np.inf
-    te, lo, hi = stats.time_to_eps_interval(curve, np.full(curve.size, 0.01), 0.5, 3.0)
-    assert lo <= te <= hi
+def test_trailing_mean_and_first_below():
+    curve = np.arange(30, dtype=float)
+    m = stats.trailing_mean(curve, 10, 10)
+    assert m[0] == 0 and m[9] == pytest.approx(4.5) and m[29] == pytest.approx(np.mean(curve[20:]))
+    m3 = stats.trailing_mean(curve, 2, 3)  # window max(2, t // 3): 9 at t = 29
+    assert m3[29] == pytest.approx(np.mean(curve[21:30]))
+    assert stats.first_below(curve[::-1], 3.0) == 26 and stats.first_below(curve, -1) == np.inf
+    with pytest.raises(ValueError, match="min_window"):
+        stats.trailing_mean(curve, 0, 10)

@@ -5,18 +5,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from _plain import (
-    bank_isolation,
     draw_grad,
     draw_split,
     grad_norm_sq0,
     init_point,
     metrics_row,
-    zscore_mean,
-    zscore_var,
 )
 
 from simlab import simulate
-from simlab.collab import BCEMA, BCMVR, BCSNAP, WGA, AuxMOM, AuxMVR, SGDAlone
+from simlab.collab import WGA
 from simlab.collab.presets import make_task
 from simlab.tasks import BoundedNonconvex
 from simlab.tasks.nonconvex import KAPPA_STAR, pl_constant, psi
@@ -148,34 +145,6 @@ def test_ops_match_reference_and_finite_differences(aggregate):
     assert grad_norm_sq0(task, x) == pytest.approx(g @ g, rel=1e-13)
 
 
-@pytest.mark.parametrize("aggregate", [True, False])
-def test_sample_split_draws_only_from_its_bank(aggregate):
-    untouched, replay = bank_isolation(replace(SMALL, aggregate_noise=aggregate),
-                                       (0.2, 0.5, 0.3), np.ones(3))
-    assert untouched and replay
-    x = np.array([0.3, -1.0, 2.0])
-    g0, _ = draw_split(SMALL, (0.2, 0.5, 0.3), x, 4, seed=11)
-    assert np.array_equal(g0, draw_grad(SMALL, 0, x, 4, seed=11))
-
-
-@pytest.mark.parametrize("aggregate", [True, False])
-def test_noise_law(aggregate):
-    task = replace(SMALL, aggregate_noise=aggregate)
-    x = np.array([0.5, -0.2, 1.0])
-    a = np.array([0.2, 0.5, 0.3])
-    n = 3000
-    g0, aux = draw_split(task, a, x, n, seed=21)
-    n0 = g0 - task.gradient(x, 0)
-    na = aux - sum(a[i] * task.gradient(x, i) for i in (1, 2))
-    sg, d = task.sigmas, task.d
-    assert np.all(np.abs(zscore_mean(n0, 0.0)) < Z_NOISE)
-    assert np.all(np.abs(zscore_mean(na, 0.0)) < Z_NOISE)
-    assert np.all(np.abs(zscore_var(n0, sg[0] ** 2 / d)) < Z_NOISE)
-    assert np.all(np.abs(zscore_var(na, np.sum(a[1:] ** 2 * sg[1:] ** 2) / d)) < Z_NOISE)
-    prod = (n0 * na).ravel()
-    assert abs(prod.mean() / (prod.std() / np.sqrt(prod.size))) < Z_NOISE
-
-
 # --- dynamics ---------------------------------------------------------------------------------
 
 def test_noiseless_wga_stalls_at_the_bias_floor():
@@ -188,21 +157,6 @@ def test_noiseless_wga_stalls_at_the_bias_floor():
     assert tr.mean("grad_norm_sq")[-1] == pytest.approx(zbar ** 2, rel=1e-10)
 
 
-METHODS = [SGDAlone(step_size=0.2), WGA(step_size=0.2), BCEMA(step_size=0.2, momentum=0.3),
-           BCEMA(step_size=0.2, momentum="running", coupled=False, init_batch=2),
-           BCMVR(step_size=0.2, momentum=0.3), BCSNAP(step_size=0.2, period=3, batch=2),
-           AuxMOM(step_size=0.2, momentum=0.3), AuxMVR(step_size=0.2, momentum=0.3)]
-
-
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
-@pytest.mark.parametrize("aggregate", [True, False])
-def test_every_method_runs_bit_identically_on_numba_and_numpy(aggregate, method):
-    task = replace(SMALL, aggregate_noise=aggregate)
-    run = dict(steps=12, replicas=3, seed=9)
-    a = simulate(task, method, backend="numba", **run).values
-    b = simulate(task, method, backend="numpy", **run).values
-    assert np.all(np.isfinite(a))
-    assert np.array_equal(a, b)
 
 
 # --- presets and bad input ------------------------------------------------------------------

@@ -5,18 +5,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from _plain import (
-    bank_isolation,
     draw_grad,
     draw_split,
     grad_norm_sq0,
     init_point,
     metrics_row,
-    streams,
     zscore_mean,
 )
 
 from simlab import simulate
-from simlab.collab import BCEMA, BCMVR, BCSNAP, WGA, AuxMOM, AuxMVR, SGDAlone
+from simlab.collab import SGDAlone
 from simlab.collab.presets import make_task
 from simlab.tasks import LinearRegressionTasks
 
@@ -85,10 +83,8 @@ def test_one_sample_gradient_is_a_times_residual():
     # a a^T (x - y), parallel to g_i(x): the sample (a, y) is shared by the replayed bank
     task = replace(SMALL, noise_s=0.0)
     x, y = np.array([1.0, -0.5, 0.2]), np.array([-0.3, 0.8, 1.1])
-    s = streams(task, 4)
-    s2 = s.copy()
-    gx = draw_grad(task, 1, x, 1, s=s)[0]
-    gy = draw_grad(task, 1, y, 1, s=s2)[0]
+    gx = draw_grad(task, 1, x, 1, seed=4)[0]
+    gy = draw_grad(task, 1, y, 1, seed=4)[0]
     a_dir = gx / np.linalg.norm(gx)
     assert np.allclose(np.cross(gx - gy, a_dir), 0.0, atol=1e-13)
     assert np.allclose(np.cross(gy, a_dir), 0.0, atol=1e-13)
@@ -97,16 +93,13 @@ def test_one_sample_gradient_is_a_times_residual():
 def test_sample_split_is_the_per_task_samples_and_draws_only_from_its_bank():
     a = np.array([0.2, 0.5, 0.3])
     x = np.array([0.3, -1.0, 2.0])
-    s = streams(SMALL, 12)
-    g0, aux = draw_split(SMALL, a, x, 1, s=s.copy())
-    per_task = [draw_grad(SMALL, i, x, 1, s=s.copy())[0] for i in range(3)]
+    g0, aux = draw_split(SMALL, a, x, 1, seed=12)
+    per_task = [draw_grad(SMALL, i, x, 1, seed=12)[0] for i in range(3)]
     assert np.array_equal(g0[0], per_task[0])
     expected = np.zeros(3)
     for i in (1, 2):
         expected += a[i] * per_task[i]
     assert np.array_equal(aux[0], expected)
-    untouched, replay = bank_isolation(SMALL, a, x)
-    assert untouched and replay
 
 
 def test_noise_law_is_multiplicative_gaussian_fourth_moment():
@@ -137,19 +130,6 @@ def test_noise_law_is_multiplicative_gaussian_fourth_moment():
     assert np.trace(SMALL.noise_cov(far, 0)) > 30 * np.trace(SMALL.noise_cov(x, 0))
 
 
-METHODS = [SGDAlone(step_size=0.2), WGA(step_size=0.2), BCEMA(step_size=0.2, momentum=0.3),
-           BCEMA(step_size=0.2, momentum="running", coupled=False, init_batch=2),
-           BCMVR(step_size=0.2, momentum=0.3), BCSNAP(step_size=0.2, period=3, batch=2),
-           AuxMOM(step_size=0.2, momentum=0.3), AuxMVR(step_size=0.2, momentum=0.3)]
-
-
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
-def test_every_method_runs_bit_identically_on_numba_and_numpy(method):
-    run = dict(steps=12, replicas=3, seed=9)
-    a = simulate(SMALL, method, backend="numba", **run).values
-    b = simulate(SMALL, method, backend="numpy", **run).values
-    assert np.all(np.isfinite(a))
-    assert np.array_equal(a, b)
 
 
 def test_sgd_converges_to_the_label_noise_floor():
