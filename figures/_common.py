@@ -8,9 +8,10 @@ Every ``figures/<paper>_*.py`` script uses these, so that all figures read the s
   confidence interval and the 10-90% quantiles of the replicas; :func:`plot_curve` draws it as a
   line with two bands, and :func:`band_legend` explains the bands in the legend;
 * :func:`final_values`, :func:`tuned_time_to_eps`: the two measurements the sweeps need (the
-  error at the horizon, per replica; spec 8.3's time-to-eps, tuned over a step-size grid);
-  both simulate through the result store (:mod:`simlab.sweep.cache`; ``SIMLAB_STORE=off``
-  turns it off), so a second run of a figure reads its simulations back;
+  error at the horizon, per replica; spec 8.3's time-to-eps, tuned over a step-size grid: the
+  claims' own, :mod:`simlab.collab.measure`, with 95% intervals); both simulate through the
+  result store (:mod:`simlab.sweep.cache`; ``SIMLAB_STORE=off`` turns it off), so a second run
+  of a figure reads its simulations back;
 * :func:`save`: the PNG (dpi 110) and its JSON sidecar (command line, seeds, parameters, git
   commit, the plotted numbers and the measured summary). Non-finite numbers are written as
   ``null``, never as ``NaN``.
@@ -26,13 +27,11 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -49,9 +48,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from simlab.engine import stats  # noqa: E402
+from simlab.collab import measure  # noqa: E402
+from simlab.collab.measure import TimeToEps, eta_grid  # noqa: E402, F401  (figures import it)
 from simlab.engine.model import Method, Task  # noqa: E402
-from simlab.sweep.cache import cached_simulate, cached_stats  # noqa: E402
+from simlab.meta import git_commit, jsonable  # noqa: E402, F401
+from simlab.sweep.cache import cached_simulate  # noqa: E402
 
 FIGURES_DIR = Path(__file__).resolve().parent
 REPO_ROOT = FIGURES_DIR.parent
@@ -233,11 +234,6 @@ def final_values(task: Task, method: Method, steps: int, replicas: int, seed: in
     return tr.metric(metric).mean(axis=0)
 
 
-def eta_grid(L: float, n: int) -> np.ndarray:
-    """``n`` step sizes ``1/L, 1/(2L), 1/(4L), ...`` (spec 8.3: factor 2, capped at ``1/L``)."""
-    return (1.0 / L) * 0.5 ** np.arange(n)
-
-
 def start_eta(c: dict, eps: float, n_tasks: int) -> float:
     """Where a step-size search starts: ``min{1/L, 2 eps (N+1) / (L sigma_0^2)}``.
 
@@ -247,100 +243,14 @@ def start_eta(c: dict, eps: float, n_tasks: int) -> float:
     return float(min(1.0 / c["L"], 2 * eps * n_tasks / (c["L"] * c["sigma"][0] ** 2)))
 
 
-@dataclass(frozen=True)
-class TimeToEps:
-    """Spec 8.3's ``T_eps`` minimised over a step-size grid.
-
-    Attributes
-    ----------
-    value : float
-        ``min_eta T_eps(eta)`` of the smoothed Monte Carlo mean (``inf``: not reached within
-        the horizon at any step size tried).
-    lo, hi : float
-        ``T_eps`` of the curves ``mean -+ 1.96 SE`` at the best step size (``hi`` may be
-        ``inf`` when that curve did not reach ``eps`` within the run).
-    eta : float
-        The best step size (``nan`` when none reached ``eps``).
-    tried : dict
-        ``eta -> T_eps`` for every step size run (``inf`` also when a run was cut at a
-        horizon that could not beat the best so far).
-    """
-
-    value: float
-    lo: float
-    hi: float
-    eta: float
-    tried: dict
-
-    @property
-    def reached(self) -> bool:
-        """Whether some step size reached ``eps``."""
-        return bool(np.isfinite(self.value))
-
-
 def tuned_time_to_eps(task: Task, make_method: Callable[[float], Method], etas, eps: float,
                       steps: int, replicas: int, seed: int, metric: str = "grad_norm_sq",
                       start_eta: float | None = None) -> TimeToEps:
-    """``min`` over ``etas`` of ``T_eps`` (spec 8.3), every point with the same seed (CRN).
-
-    Parameters
-    ----------
-    task, make_method
-        The task and a factory ``eta -> Method``.
-    etas : sequence of float
-        The step-size grid (see :func:`eta_grid`).
-    eps : float
-        Target of the smoothed mean of ``metric``.
-    steps : int
-        Horizon of the first run. Once some step size reached ``eps`` at ``T*``, later runs
-        stop at ``1.5 T* + 50`` steps: they only matter if they reach ``eps`` before ``T*``.
-    replicas, seed : int
-    metric : str
-        A :class:`~simlab.engine.trace.Trace` metric.
-    start_eta : float, optional
-        ``None``: try the whole grid, largest first. Otherwise a local search that assumes
-        ``T_eps`` is unimodal in ``eta``: start at the grid point nearest ``start_eta`` (for
-        example the best step size of a neighbouring configuration), move to larger step
-        sizes while ``T_eps`` improves, then to smaller ones while it improves (or, while
-        nothing has reached ``eps`` yet, until two in a row fail).
-    """
-    grid = np.sort(np.asarray(etas, dtype=np.float64))[::-1]
-    best: list = []
-    tried: dict = {}
-
-    def run(k: int) -> float:
-        eta = float(grid[k])
-        horizon = steps if not best else int(min(steps, 1.5 * best[0] + 50))
-        tr = cached_stats(task, make_method(eta), steps=horizon, replicas=replicas, seed=seed,
-                          checkpoints="all", derived=metric == "avg_grad_norm_sq",
-                          metrics=(metric,))
-        v, lo, hi = stats.time_to_eps_interval(tr.mean(metric), tr.se(metric), eps, Z95)
-        tried[eta] = v
-        if np.isfinite(v) and (not best or v < best[0]):
-            best[:] = [v, lo, hi, eta]
-        return v
-
-    if start_eta is None:
-        for k in range(len(grid)):
-            run(k)
-    else:
-        k0 = int(np.argmin(np.abs(np.log(grid) - np.log(start_eta))))
-        v0 = prev = run(k0)
-        for k in range(k0 - 1, -1, -1):
-            v = run(k)
-            if not v < prev:
-                break
-            prev = v
-        prev, misses = v0, 0
-        for k in range(k0 + 1, len(grid)):
-            v = run(k)
-            misses = misses + 1 if not np.isfinite(v) else 0
-            if (np.isfinite(prev) and not v < prev) or misses >= 2:
-                break
-            prev = v
-    if not best:
-        return TimeToEps(float("inf"), float("inf"), float("inf"), float("nan"), tried)
-    return TimeToEps(*best, tried)
+    """The claims' own ``T_eps`` (:func:`simlab.collab.measure.time_to_eps_tuned`, spec 8.3),
+    with the figures' 95% intervals, a local step-size search from ``start_eta`` and shortened
+    horizons once some step size reached ``eps``: the same quantity the verdicts judge."""
+    return measure.time_to_eps_tuned(task, make_method, etas, eps, steps, replicas, seed, Z95,
+                                     metric=metric, start_eta=start_eta, shorten=True)
 
 
 # --- drawing ------------------------------------------------------------------------------
@@ -430,36 +340,6 @@ def mark_unreached(ax: Axes, xs, color: str, label: str, y: float = 0.96) -> Non
 
 
 # --- output -------------------------------------------------------------------------------
-
-def git_commit() -> str:
-    """``git rev-parse --short HEAD`` of the repository, or ``"unknown"``."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=5, check=False)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` with numpy values turned into Python ones and non-finite floats into ``None``."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if np.isfinite(f) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return repr(obj)
-
 
 def save(fig: Figure, args: argparse.Namespace, name: str, title: str, params: dict, seeds: dict,
          curves: dict, summary: dict, notes: str = "") -> tuple[Path, Path]:

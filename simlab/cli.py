@@ -1,4 +1,4 @@
-"""Command line: ``simlab verify | figures | list``.
+"""Command line: ``simlab verify | list | figures | readme | sweep | neural``.
 
 ``simlab verify`` runs every registered claim at the quick budget (``--full`` for the full one),
 prints a table with provenance, writes ``verify-report.md`` and ``verify-report.json``, and exits
@@ -8,7 +8,6 @@ with status 1 when a claim is violated and is not a recorded known finding.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 from simlab.claims import KNOWN_FINDINGS, Verdict, load_all
+from simlab.meta import dumps, git_commit
 
 SYMBOL = {"holds": "holds", "violated": "VIOLATED", "inconclusive": "inconclusive"}
 
@@ -24,38 +24,16 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5, check=False).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _bound_label(claim) -> str:
-    """``"NAME (provenance)"`` of the claim's bound in ``theory.<paper>``, or ``"-"``."""
-    if not claim.bound:
-        return "-"
-    import importlib
-
-    try:
-        bounds = importlib.import_module(f"theory.{claim.paper}").BOUNDS
-    except (ImportError, AttributeError):
-        return claim.bound
-    b = bounds.get(claim.bound)
-    return b.label() if b is not None else claim.bound
-
-
 def _row(v: Verdict, claim) -> list[str]:
     verdict = SYMBOL[v.verdict] + (" (known finding)" if v.known_finding else "")
-    return [v.id, claim.title, v.provenance, _bound_label(claim), v.check, verdict,
-            _fmt(v.measured),
+    return [v.id, claim.title, v.provenance, "; ".join(v.bounds), "; ".join(v.methods),
+            v.check, verdict, _fmt(v.measured),
             f"[{_fmt(v.interval[0])}, {_fmt(v.interval[1])}]", _fmt(v.theory),
             f"{v.margin:+.3g}", f"{v.seconds:.1f}s"]
 
 
-HEADER = ["claim", "title", "provenance", "bound", "check", "verdict", "measured", "interval",
-          "theory", "margin", "time"]
+HEADER = ["claim", "title", "provenance", "bound", "methods", "check", "verdict", "measured",
+          "interval", "theory", "margin", "time"]
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -68,12 +46,14 @@ def _table(rows: list[list[str]]) -> str:
 
 def _markdown(rows, verdicts, budget, seconds) -> str:
     md = [f"# simlab verify report ({budget} budget)", "",
-          f"commit `{_git_commit()}`, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+          f"commit `{git_commit()}`, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
           f"{seconds:.0f} s in all.", "",
           "Provenance tags are the spec's: [D] derived for simlab (not quoted from the paper), "
           "[V] verified from the paper's abstract or introduction, [V-3P] verified through a "
-          "third party, [UNVERIFIED] reconstructed. The bound column names the sympy bound in "
-          "`theory/` with its own provenance (paper / derived / reconstructed).", "",
+          "third party, [UNVERIFIED] reconstructed. The bound column names the sympy Bound "
+          "objects of `theory/` that make the prediction, each with its own provenance "
+          "(paper / derived / reconstructed); the methods column names the methods run, each "
+          "with its provenance in the spec.", "",
           "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     md += ["", "## Details", ""]
@@ -84,23 +64,36 @@ def _markdown(rows, verdicts, budget, seconds) -> str:
     return "\n".join(md) + "\n"
 
 
+def select_claims(registry, papers=None, ids=None):
+    """The claims to run: those of ``papers`` (all by default), or the ``ids`` given.
+
+    Raises
+    ------
+    ValueError
+        An unknown paper or claim (naming the registered ones).
+    """
+    claims = registry.ordered()
+    if papers:
+        bad = [p for p in papers if p not in registry.papers]
+        if bad:
+            raise ValueError(f"--paper must be among {registry.papers}, got {bad}")
+        claims = [c for c in claims if c.paper in papers]
+    if ids:
+        try:
+            claims = [registry.resolve(i) for i in ids]
+        except KeyError as e:
+            raise ValueError(str(e.args[0])) from None
+    return claims
+
+
 def cmd_verify(args) -> int:
     """Run the claims and write the reports; return the exit status."""
     registry = load_all()
-    claims = registry.ordered()
-    if args.paper:
-        if args.paper not in registry.papers:
-            print(f"error: --paper must be one of {registry.papers}, got {args.paper!r}",
-                  file=sys.stderr)
-            return 2
-        claims = [c for c in claims if c.paper == args.paper]
-    if args.claim:
-        ids = [i if "." in i else f"collab.{i}" for i in args.claim]
-        unknown = [i for i in ids if i not in registry]
-        if unknown:
-            print(f"error: unknown claim(s) {unknown}; see `simlab list`", file=sys.stderr)
-            return 2
-        claims = [registry[i] for i in ids]
+    try:
+        claims = select_claims(registry, args.paper, args.claim)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     budget = "full" if args.full else "quick"
     from tqdm import tqdm
 
@@ -123,37 +116,16 @@ def cmd_verify(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "verify-report.md").write_text(_markdown(rows, verdicts, budget, seconds))
-    (out / "verify-report.json").write_text(json.dumps(
-        {"budget": budget, "commit": _git_commit(), "seconds": seconds,
-         "claims": [_json(v) for v in verdicts]}, indent=2, allow_nan=False))
+    report = {"budget": budget, "commit": git_commit(), "seconds": seconds,
+              "papers": sorted({c.paper for c in claims}),
+              "claims": [dict(v.to_dict(), title=c.title) for v, c in zip(verdicts, claims)]}
+    (out / "verify-report.json").write_text(dumps(report, indent=2))
     print(f"wrote {out / 'verify-report.md'} and {out / 'verify-report.json'}")
     bad = [v.id for v in verdicts if not v.ok]
     if bad:
         print(f"violated (not known findings): {bad}", file=sys.stderr)
         return 1
     return 0
-
-
-def _json_safe(x):
-    """Replace non-finite floats by strings ("inf", "-inf", "nan") so the file is strict JSON."""
-    import math
-
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
-        x = x.item() if getattr(x, "ndim", 0) == 0 else x.tolist()
-        return _json_safe(x)
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    return x
-
-
-def _json(v: Verdict) -> dict:
-    d = v.to_dict()
-    d["known_finding"] = v.known_finding
-    return _json_safe(d)
 
 
 def cmd_list(args) -> int:
@@ -164,8 +136,8 @@ def cmd_list(args) -> int:
         for c in registry.for_paper(paper):
             kf = "  [known finding]" if c.id in KNOWN_FINDINGS else ""
             print(f"  {c.id:<11} {c.title}{kf}")
-            print(f"  {'':<11} provenance {c.provenance}; check {c.check}; bound "
-                  f"{_bound_label(c)}")
+            print(f"  {'':<11} provenance {c.provenance}; check {c.check.kind}; bound "
+                  f"{'; '.join(c.bound_labels)}; methods {'; '.join(c.method_labels)}")
             print(f"  {'':<11} planted error: {c.planted_error}")
     figs = _figure_scripts()
     if figs:
@@ -217,6 +189,14 @@ def cmd_figures(args) -> int:
     return 1 if status else 0
 
 
+def cmd_readme(args) -> int:
+    """``simlab readme``: the README's generated tables (:mod:`simlab.readme`)."""
+    from simlab import readme
+
+    argv = ["--report", args.report] + (["--readme", args.readme] if args.readme else [])
+    return readme.main(argv + (["--check"] if args.check else []))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``simlab`` command."""
     p = argparse.ArgumentParser(prog="simlab", description=__doc__.splitlines()[0])
@@ -224,8 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run the registered claims and write the report")
     v.add_argument("--full", action="store_true", help="use the full budget (slow)")
     v.add_argument("--claim", action="append", metavar="ID",
-                   help="run only this claim (repeatable), e.g. collab.P1")
-    v.add_argument("--paper", help="run only this paper's claims, e.g. collab")
+                   help="run only this claim (repeatable), e.g. collab.P1 (or P1 when "
+                        "unambiguous)")
+    v.add_argument("--paper", action="append", metavar="PAPER",
+                   help="run only this paper's claims (repeatable); the papers are those "
+                        "with registered claims (see `simlab list`)")
     v.add_argument("--backend", default="numba", choices=("numba", "numpy", "cuda"))
     v.add_argument("--out", default=".", help="folder for verify-report.md/.json")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -237,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quick", action="store_true", help="small budgets (for CI)")
     f.add_argument("--only", action="append", help="only scripts whose name contains this")
     f.set_defaults(func=cmd_figures)
+    rd = sub.add_parser("readme", help="regenerate the README's tables from a verify report")
+    rd.add_argument("--report", default="verify-report.json",
+                    help="a verify report (default ./verify-report.json)")
+    rd.add_argument("--readme", default=None, help="the README to update (default: the repo's)")
+    rd.add_argument("--check", action="store_true",
+                    help="do not write; exit 1 if the README differs from the report")
+    rd.set_defaults(func=cmd_readme)
     from simlab.sweep.cli import add_sweep_parser  # simlab sweep run|status|show
 
     add_sweep_parser(sub)

@@ -1,12 +1,13 @@
-"""Claims P1 to P16 of the collab spec (section 8.3), registered in :data:`simlab.claims.registry`.
+"""The claims of the collab spec (section 8.3), registered in :data:`simlab.claims.registry`.
 
 Importing this module registers them all: WGA claims in :mod:`simlab.collab.claims_wga`,
-bias-correction claims, identities and floors in :mod:`simlab.collab.claims_bc`.
+bias-correction claims, identities and floors in :mod:`simlab.collab.claims_bc`, and the
+known findings (violated claims with their evidence) of :mod:`simlab.collab.findings`.
 
-Each claim function takes ``(params, budget, seed, planted, backend)`` and returns
-``(Check, details)``; ``planted=True`` runs the claim's planted error, which must turn it
-``violated``. Statistical settings are declared per claim: ``delta`` (false-failure budget,
-Bonferroni-corrected over what the check looks at) and ``tol`` (relative tolerance).
+Each claim is declarative: a measurement (``measure(run) -> Measurement``), Bound objects of
+:mod:`theory.collab` as its prediction, and a check spec with its false-failure budget
+``delta`` and tolerance ``tol``; ``run.planted`` runs its planted error, which must turn it
+``violated``.
 """
 
-from simlab.collab import claims_bc, claims_wga  # noqa: F401  (registration side effects)
+from simlab.collab import claims_bc, claims_wga, findings  # noqa: F401  (registration)

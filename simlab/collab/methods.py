@@ -30,6 +30,41 @@ from simlab.tasks._validate import check_float, check_int
 
 
 @dataclass(frozen=True)
+class BCForm:
+    """A collab method written as the bias-correction recursion (spec 3.2; P13's identities).
+
+    ``G_t = sum alpha_i g_i``, ``m_t = (1 - a_t) m_{t-1} + a_t (g_0 - G_t)`` (from the same
+    samples when ``coupled``), ``x_{t+1} = x_t - eta_t (G_t + m_t)``: SGD alone is
+    ``alpha = e_0`` with no correction, WGA is ``a = 0``. Other implementations of the methods
+    (the neural layer) run this one form.
+
+    Attributes
+    ----------
+    alpha : ndarray
+        The weights over the N + 1 tasks.
+    momentum : float
+        ``a``; 0: no correction; -1: the running average ``a_t = 1/(t+1)``.
+    coupled : bool
+    init_batch : int
+    eta : float
+    decay : float
+        ``eta_t = eta / (1 + decay t)``.
+    """
+
+    alpha: np.ndarray
+    momentum: float
+    coupled: bool
+    init_batch: int
+    eta: float
+    decay: float = 0.0
+
+    @property
+    def corrects(self) -> bool:
+        """Whether the correction ``m`` is ever nonzero."""
+        return self.momentum != 0.0 or self.init_batch > 0
+
+
+@dataclass(frozen=True)
 class CollabMethod(Method):
     """Base of the collab methods: a step size ``eta > 0``."""
 
@@ -40,12 +75,34 @@ class CollabMethod(Method):
         if not np.isfinite(self.step_size) or self.step_size <= 0:
             raise ValueError(f"step_size must be > 0 and finite, got {self.step_size}")
 
+    def bc_form(self, task) -> BCForm:
+        """This method as the bias-correction recursion :class:`BCForm`.
+
+        ``task`` needs ``n_aux`` and ``n_tasks`` only (a task or a stand-in).
+
+        Raises
+        ------
+        NotImplementedError
+            For methods that are not of that form (BC-MVR, BC-SNAP, AuxMVR).
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a bias-correction EMA "
+                                  f"(SGD alone, WGA, BC-EMA, AuxMOM are)")
+
 
 @dataclass(frozen=True)
 class SGDAlone(CollabMethod):
-    """SGD on task 0 alone: ``x_{t+1} = x_t - eta g_0(x_t)`` (spec 3.0)."""
+    """SGD on task 0 alone: ``x_{t+1} = x_t - eta_t g_0(x_t)`` (spec 3.0).
+
+    Parameters
+    ----------
+    step_size : float
+        ``eta > 0``.
+    decay : float
+        ``eta_t = eta / (1 + decay t)``; 0 (the default) keeps it constant.
+    """
 
     step_size: float = 0.1
+    decay: float = 0.0
     label: ClassVar[str] = "Alone"
     provenance: ClassVar[str] = "V"
 
@@ -54,9 +111,21 @@ class SGDAlone(CollabMethod):
         """Instances for the conformance checks."""
         return [cls(step_size=0.2)]
 
+    def validate(self, task: Task) -> None:
+        """Check the step size and ``decay >= 0``."""
+        CollabMethod.validate(self, task)
+        check_float("decay", self.decay, 0.0)
+
     def hyper(self, task: Task) -> np.ndarray:
-        """``[eta]``."""
-        return np.array([self.step_size])
+        """``[eta, decay]``."""
+        return np.array([self.step_size, float(self.decay)])
+
+    def bc_form(self, task) -> BCForm:
+        """``alpha = e_0``, no correction."""
+        self.validate(task)
+        alpha = np.zeros(task.n_aux + 1)
+        alpha[0] = 1.0
+        return BCForm(alpha, 0.0, True, 0, float(self.step_size), float(self.decay))
 
 
 
@@ -99,6 +168,11 @@ class WGA(_Weighted):
         """``[eta, alpha_0..alpha_N]``."""
         return np.concatenate([[self.step_size], self.alpha(task)])
 
+    def bc_form(self, task) -> BCForm:
+        """``a = 0``: no correction."""
+        self.validate(task)
+        return BCForm(self.alpha(task), 0.0, True, 0, float(self.step_size))
+
 
 
     @property
@@ -136,6 +210,8 @@ class BCEMA(_Weighted):
     init_batch : int
         ``0``: ``m_{-1} = 0``; ``B > 0``: ``m_{-1}`` is the mean of ``B`` independent ``b(x_0)``
         samples.
+    decay : float
+        ``eta_t = eta / (1 + decay t)``; 0 (the default) keeps it constant.
     """
 
     weights: object = "uniform"
@@ -143,8 +219,11 @@ class BCEMA(_Weighted):
     momentum: object = 0.1
     coupled: bool = True
     init_batch: int = 0
+    decay: float = 0.0
     label: ClassVar[str] = "BC-EMA"
     provenance: ClassVar[str] = "UNVERIFIED"
+    #: The sign with which the correction enters the step (-1 only in a planted error).
+    correction_sign: ClassVar[float] = 1.0
 
     @classmethod
     def examples(cls) -> list:
@@ -153,15 +232,22 @@ class BCEMA(_Weighted):
                 cls(step_size=0.2, momentum="running", coupled=False, init_batch=3)]
 
     def validate(self, task: Task) -> None:
-        """Check step size, weights, momentum and ``init_batch``."""
+        """Check step size, weights, momentum, ``init_batch`` and ``decay``."""
         _Weighted.validate(self, task)
         _momentum_value(self.momentum)
         check_int("init_batch", self.init_batch, 0)
+        check_float("decay", self.decay, 0.0)
+
+    def bc_form(self, task) -> BCForm:
+        """The recursion itself."""
+        self.validate(task)
+        return BCForm(self.alpha(task), _momentum_value(self.momentum), bool(self.coupled),
+                      int(self.init_batch), float(self.step_size), float(self.decay))
 
     def hyper(self, task: Task) -> np.ndarray:
-        """``[eta, a (-1 = running), coupled, init_batch, alpha...]``."""
+        """``[eta, a (-1 = running), coupled, init_batch, decay, correction sign, alpha...]``."""
         head = [self.step_size, _momentum_value(self.momentum), float(bool(self.coupled)),
-                float(self.init_batch)]
+                float(self.init_batch), float(self.decay), float(self.correction_sign)]
         return np.concatenate([head, self.alpha(task)])
 
 
@@ -322,9 +408,11 @@ def bias_batch_mean(tdata, tmeta, alpha, x, extra, prep, nb, g0b, auxb, out):
 def sgd_init(tdata, tmeta, hyper):
     pass
 
-def sgd_step(tdata, tmeta, hyper, x, g, sample):
+def sgd_step(tdata, tmeta, hyper, t, x, g, sample):
     sample_grad(tdata, tmeta, 0, x, sample, g)
     eta = hyper[0]
+    if hyper[1] != 0.0:
+        eta = hyper[0] / (1.0 + hyper[1] * t)
     for k in range(x.shape[0]):
         x[k] -= eta * g[k]
 
@@ -350,7 +438,7 @@ WGA.ops = MethodOps(init=wga_init, step=wga_step, slots=(Slot("g0", "d"), Slot("
 
 
 def bcema_init(tdata, tmeta, hyper, x, prep, m, g0b, auxb, extra):
-    alpha = hyper[4:]
+    alpha = hyper[6:]
     prepare(tdata, tmeta, alpha, prep)
     for k in range(m.shape[0]):
         m[k] = 0.0
@@ -359,24 +447,27 @@ def bcema_init(tdata, tmeta, hyper, x, prep, m, g0b, auxb, extra):
         bias_batch_mean(tdata, tmeta, alpha, x, extra, prep, nb, g0b, auxb, m)
 
 def bcema_step(tdata, tmeta, hyper, t, x, prep, m, g0, aux, g0b, auxb, sample, extra):
-    alpha = hyper[4:]
+    alpha = hyper[6:]
     sample_split(tdata, tmeta, alpha, x, sample, prep, g0, aux)
     a = hyper[1]
     if a < 0.0:
         a = 1.0 / (t + 1.0)
     eta = hyper[0]
+    if hyper[4] != 0.0:
+        eta = hyper[0] / (1.0 + hyper[4] * t)
     a0 = alpha[0]
+    sg = hyper[5]
     if hyper[2] != 0.0:
         for k in range(x.shape[0]):
             G = a0 * g0[k] + aux[k]
             m[k] = (1.0 - a) * m[k] + a * (g0[k] - G)
-            x[k] -= eta * (G + m[k])
+            x[k] -= eta * (G + sg * m[k])
     else:
         sample_split(tdata, tmeta, alpha, x, extra, prep, g0b, auxb)
         for k in range(x.shape[0]):
             G = a0 * g0[k] + aux[k]
             m[k] = (1.0 - a) * m[k] + a * (g0b[k] - (a0 * g0b[k] + auxb[k]))
-            x[k] -= eta * (G + m[k])
+            x[k] -= eta * (G + sg * m[k])
 
 
 BCEMA.ops = MethodOps(init=bcema_init, step=bcema_step, helpers=(bias_batch_mean,),

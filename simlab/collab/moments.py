@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simlab.collab.methods import BCEMA, WGA, SGDAlone
 from simlab.collab.interface import ALL_METRICS as METRICS
+from simlab.collab.methods import BCEMA, WGA, SGDAlone
 from simlab.engine.model import Method, Task
 from simlab.engine.moments import propagate
 

@@ -50,8 +50,14 @@ from pathlib import Path
 import numpy as np
 
 from simlab.engine import rng as _rng
-from simlab.engine.declare import STANDARD_ARGS, MethodOps, RunningMean, TaskOps, parameters, \
-    size_of
+from simlab.engine.declare import (
+    STANDARD_ARGS,
+    MethodOps,
+    RunningMean,
+    TaskOps,
+    parameters,
+    size_of,
+)
 
 KERNEL_ARGS = ("tdata, tmeta, hyper, seed, replica_ids, T, checkpoints, track, check_every, "
                "layout, out, work, rngs, status")

@@ -2,16 +2,21 @@
 
 The methods are the simulator's own hyperparameter objects (:class:`simlab.collab.SGDAlone`,
 :class:`~simlab.collab.WGA`, :class:`~simlab.collab.BCEMA`, and AuxMOM, which is BC-EMA with
-``alpha_0 = 0``), so one object describes a run of the simulator and of the network. The update
-rules are those of :mod:`simlab.collab.methods`, on the flattened parameter vector ``x`` of a
-network, with one stochastic gradient per task per step (a minibatch of ``batch_size``
-examples drawn with replacement from that task's training set):
+``alpha_0 = 0``), so one object describes a run of the simulator and of the network. Each runs
+through its ``bc_form`` (:class:`simlab.collab.methods.BCForm`), the one recursion all four
+share, on the flattened parameter vector ``x`` of a network, with one stochastic gradient per
+task per step (a minibatch of ``batch_size`` examples drawn with replacement from that task's
+training set): ``G = sum_i alpha_i g_i`` over the tasks with ``alpha_i != 0``, the correction
+``b = g_0 - G`` (coupled: from the samples of ``G``; uncoupled: from fresh samples),
+``m <- (1 - a) m + a b`` (``a_t = 1/(t+1)`` for ``momentum="running"``; ``m`` starts at the
+mean of ``init_batch`` fresh ``b``), and ``x <- x - eta_t (G + m)`` with
+``eta_t = eta / (1 + decay t)``:
 
-* SGD alone: ``x <- x - eta g_0``;
-* WGA: ``G = sum_i alpha_i g_i``, ``x <- x - eta G``;
-* BC-EMA: ``b = g_0 - G`` (coupled: from the samples of ``G``; uncoupled: from fresh
-  samples), ``m <- (1 - a) m + a b`` (``a_t = 1/(t+1)`` for ``momentum="running"``),
-  ``x <- x - eta (G + m)``.
+* SGD alone: ``alpha = e_0``, no correction: ``x <- x - eta_t g_0``;
+* WGA: no correction (``a = 0``): ``x <- x - eta G``;
+* BC-EMA and AuxMOM: the whole recursion.
+
+Methods of another form (BC-MVR, BC-SNAP, AuxMVR) raise ``NotImplementedError``.
 
 Replicas (seeds) run side by side: the per-task gradients of all replicas come from one forward
 and one backward pass per step (the parameters replicated per replica and task; an MLP as
@@ -45,7 +50,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
-from simlab.collab.methods import BCEMA, WGA, SGDAlone
+from simlab.collab.methods import BCEMA, WGA, BCForm, SGDAlone
 from simlab.engine.model import Method
 from simlab.neural.data import ArrayDataset, load_digits
 from simlab.neural.models import MLP, build_model
@@ -394,48 +399,77 @@ class TaskSampler:
         return out
 
 
-# --- methods ---------------------------------------------------------------------------------
+# --- methods: the simulator's objects, through their bias-correction form -------------------
+
+def _unsupported(method: Method) -> NotImplementedError:
+    return NotImplementedError(f"{type(method).__name__} has no PyTorch implementation; "
+                               f"supported: {SUPPORTED}")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The adapter: a method's :class:`~simlab.collab.methods.BCForm` at ``N``, and the tasks
+    whose minibatch gradient a step needs (in increasing order, so task 0 comes first)."""
+
+    form: BCForm
+    alpha: np.ndarray  # float64, N + 1
+    active: tuple
+
+    @classmethod
+    def of(cls, method: Method, n_aux: int) -> _Rule:
+        """``method`` (validated) with ``N = n_aux``; ``NotImplementedError`` naming
+        :data:`SUPPORTED` when it is not a bias-correction recursion."""
+        shape = SimpleNamespace(n_aux=int(n_aux), n_tasks=int(n_aux) + 1)
+        if not callable(getattr(method, "bc_form", None)):
+            raise _unsupported(method)
+        try:
+            form = method.bc_form(shape)
+        except NotImplementedError as exc:
+            raise _unsupported(method) from exc
+        alpha = np.asarray(form.alpha, dtype=np.float64)
+        active = [0] if alpha[0] != 0.0 or form.corrects else []
+        active += [i for i in range(1, int(n_aux) + 1) if alpha[i] != 0.0]
+        return cls(form, alpha, tuple(active))
+
+    @property
+    def fresh_bias(self) -> bool:
+        """Whether the correction draws independent samples (uncoupled, or an initial batch)."""
+        f = self.form
+        return f.corrects and (not f.coupled or f.init_batch > 0)
+
+    def eta(self, t: int) -> float:
+        """``eta_t = eta / (1 + decay t)``."""
+        f = self.form
+        return f.eta / (1.0 + f.decay * t) if f.decay != 0.0 else f.eta
+
+    def rate(self, t: int) -> float:
+        """The correction's ``a_t`` (``1/(t+1)`` for the running average)."""
+        a = self.form.momentum
+        return 1.0 / (t + 1.0) if a < 0 else a
+
 
 def method_weights(method: Method, n_aux: int) -> np.ndarray:
-    """The weights ``alpha`` that ``method`` uses with ``N = n_aux`` (``e_0`` for SGD alone)."""
-    shape = SimpleNamespace(n_aux=int(n_aux), n_tasks=int(n_aux) + 1)
-    if not isinstance(method, (SGDAlone, WGA, BCEMA)):
-        raise NotImplementedError(f"{type(method).__name__} has no PyTorch implementation; "
-                                  f"supported: {SUPPORTED}")
-    method.validate(shape)
-    if isinstance(method, SGDAlone):
-        a = np.zeros(n_aux + 1)
-        a[0] = 1.0
-        return a
-    return np.asarray(method.alpha(shape), dtype=np.float64)
+    """The weights ``alpha`` that ``method`` uses with ``N = n_aux`` (``e_0`` for SGD alone).
 
+    Parameters
+    ----------
+    method : Method
+        A collab method of the bias-correction form (see :data:`SUPPORTED`).
+    n_aux : int
+        ``N``.
 
-@dataclass
-class _Rule:
-    kind: str  # "alone" | "wga" | "bc"
-    eta: float
-    alpha: np.ndarray
-    active: list  # tasks whose gradient a step needs, task 0 first
-    momentum: float = 0.0  # -1: running average
-    coupled: bool = True
-    init_batch: int = 0
+    Returns
+    -------
+    ndarray of float64, shape (N + 1,)
 
-
-def _rule(method: Method, n_aux: int) -> _Rule:
-    alpha = method_weights(method, n_aux)
-    eta = float(method.step_size)
-    if isinstance(method, SGDAlone):
-        return _Rule("alone", eta, alpha, [0])
-    active = [0] + [i for i in range(1, n_aux + 1) if alpha[i] != 0.0]
-    if isinstance(method, BCEMA):
-        mom = -1.0 if method.momentum == "running" else float(method.momentum)
-        return _Rule("bc", eta, alpha, active, mom, bool(method.coupled),
-                     int(method.init_batch))
-    if isinstance(method, WGA):
-        if alpha[0] == 0.0:
-            active = active[1:]
-        return _Rule("wga", eta, alpha, active)
-    raise NotImplementedError(type(method).__name__)  # pragma: no cover - method_weights
+    Raises
+    ------
+    NotImplementedError
+        For a method that is not of that form (BC-MVR, BC-SNAP, AuxMVR, other families).
+    ValueError
+        From the method's own validation (e.g. weights of the wrong length).
+    """
+    return _Rule.of(method, n_aux).alpha.copy()
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -507,8 +541,235 @@ def _checkpoint_list(checkpoints, steps: int) -> np.ndarray:
     return c
 
 
+def _measure_list(measure, steps: int) -> np.ndarray:
+    meas = (np.zeros(0, np.int64) if measure is None
+            else np.unique(np.asarray(measure, dtype=np.int64)))
+    return meas[(meas >= 0) & (meas <= steps)]
+
+
 def _sq(v: torch.Tensor) -> torch.Tensor:
     return (v * v).sum(-1)
+
+
+class _Replicas:
+    """``R`` copies of one network as the rows of ``x`` (shape ``(R, P)``), and their gradients.
+
+    Gradients per (replica, task) or (replica, example) come from one forward and one backward
+    pass: the parameters are replicated into a leaf of shape ``(R, A, P)``, the batched forward
+    sums the losses and each block only enters its own loss.
+    """
+
+    def __init__(self, problem: CollabProblem, model: str, model_kwargs: dict,
+                 seeds: Sequence[int]):
+        dev, dt = problem.device, problem.dtype
+        shape, c = problem.input_shape, problem.n_classes
+        template = build_model(model, shape, c, dtype=dt, **model_kwargs)
+        self.problem = problem
+        self.fm = FlatModel(template.to(dev), input_ndim=len(shape))
+        self.x = torch.stack([self.fm.flatten(build_model(model, shape, c, seed=s, dtype=dt,
+                                                          **model_kwargs))
+                              for s in seeds]).to(dev)
+
+    @property
+    def R(self) -> int:
+        return int(self.x.shape[0])
+
+    def blockwise(self, blocks: int, inputs, labels, weights
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients ``(R, blocks, P)`` and values ``(R, blocks)`` of the block losses."""
+        with torch.enable_grad():
+            th = self.x.detach()[:, None, :].expand(self.R, blocks, self.fm.size).clone()
+            th.requires_grad_(True)
+            values = self.fm.block_loss(th, inputs, labels, weights)
+            (g,) = torch.autograd.grad(values.sum(), th)
+        return g, values.detach()
+
+    def full_grads(self, tasks: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """``grad f_i`` and ``f_i`` of ``tasks`` at every replica: ``(R, A, P)``, ``(R, A)``."""
+        # the weights are 1/n_i (0 on padding): sums over example chunks are the means
+        p = self.problem
+        tid = torch.as_tensor(tasks, dtype=torch.long, device=p.device)
+        g = v = 0.0
+        for k in range(0, p.X.shape[1], CHUNK):
+            gk, vk = self.blockwise(len(tasks), p.X[tid, k:k + CHUNK], p.y[tid, k:k + CHUNK],
+                                    p.w[tid, k:k + CHUNK])
+            g, v = g + gk, v + vk
+        return g, v
+
+    def sigma_sq(self, task: int, g_full: torch.Tensor) -> np.ndarray:
+        """The noise of a with-replacement minibatch of ``B``:
+        ``(1/B) (mean_j ||grad l_j||^2 - ||grad f||^2)``, per replica."""
+        p = self.problem
+        n = int(p.sizes[task])
+        sq = torch.cat([self.fm.example_grad_sq(self.x, p.X[task, k:min(k + CHUNK, n)],
+                                                p.y[task, k:min(k + CHUNK, n)]).double()
+                        for k in range(0, n, CHUNK)], dim=1)
+        return ((sq.mean(1) - _sq(g_full.double())) / p.batch_size).cpu().numpy()
+
+    def test_metrics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Task 0's test loss and accuracy per replica."""
+        p = self.problem
+        lg = torch.cat([self.fm.batched_logits(self.x, p.test_X[k:k + CHUNK])
+                        for k in range(0, p.test_X.shape[0], CHUNK)], dim=1)
+        yt = p.test_y.expand(self.R, -1)
+        loss = F.cross_entropy(lg.transpose(1, 2), yt, reduction="none").mean(1)
+        return loss.cpu().numpy(), (lg.argmax(-1) == yt).double().mean(1).cpu().numpy()
+
+
+class _Stepper:
+    """The steps of a :class:`_Rule` on the replicas: ``G = sum_i alpha_i g_i`` over the active
+    tasks; when the method corrects, ``m <- (1 - a_t) m + a_t (g_0 - G)`` (fresh samples from
+    bank 1 when uncoupled; ``m`` starts at the mean of ``init_batch`` of them); and
+    ``x <- x - eta_t (G + m)``."""
+
+    def __init__(self, rule: _Rule, reps: _Replicas, seeds: Sequence[int]):
+        p = reps.problem
+        self.rule, self.reps = rule, reps
+        active = torch.as_tensor(rule.active, dtype=torch.long, device=p.device)
+        self.ids = active.view(1, -1, 1)
+        self.alpha = torch.as_tensor(rule.alpha, dtype=p.dtype, device=p.device)[active]
+        self.wB = torch.full((p.batch_size,), 1.0 / p.batch_size, dtype=p.dtype,
+                             device=p.device)
+        self.sampler = TaskSampler(seeds, rule.active, p.sizes, p.batch_size, bank=0,
+                                   device=p.device)
+        self.extra = (TaskSampler(seeds, rule.active, p.sizes, p.batch_size, bank=1,
+                                  device=p.device) if rule.fresh_bias else None)
+        self.m = torch.zeros_like(reps.x)
+        nb = rule.form.init_batch
+        for _ in range(nb):
+            self.m += self.bias(self.grads(self.extra)) / nb
+
+    def grads(self, sampler: TaskSampler) -> torch.Tensor:
+        """One minibatch gradient per replica and active task, ``(R, A, P)``."""
+        idx = sampler.next()  # (R, A, B)
+        p = self.reps.problem
+        return self.reps.blockwise(self.ids.shape[1], p.X[self.ids, idx], p.y[self.ids, idx],
+                                   self.wB)[0]
+
+    def bias(self, g: torch.Tensor) -> torch.Tensor:
+        """``g_0 - sum_i alpha_i g_i`` (task 0 at position 0 of ``g``)."""
+        return g[:, 0] - torch.einsum("a,rap->rp", self.alpha, g)
+
+    def step(self, t: int) -> None:
+        """``x_{t+1}`` from ``x_t``."""
+        with torch.no_grad():
+            g = self.grads(self.sampler)
+            d = torch.einsum("a,rap->rp", self.alpha, g)  # G
+            form = self.rule.form
+            if form.corrects:
+                b = g[:, 0] - d if form.coupled else self.bias(self.grads(self.extra))
+                a = self.rule.rate(t)
+                self.m = (1.0 - a) * self.m + a * b
+                d = d + self.m
+            self.reps.x = self.reps.x - self.rule.eta(t) * d
+
+
+def _raise_if_diverged(x: torch.Tensor, method: Method, t: int, seeds: list) -> None:
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(1).nonzero()[0])
+        raise FloatingPointError(f"{method.name} diverged at step {t + 1} in replica "
+                                 f"{bad} (seed {seeds[bad]}); reduce the step size")
+
+
+class _Recorder:
+    """The checkpoint measurements of one run (see :func:`run_collab` and the module docstring).
+
+    At the metric checkpoints: task 0's test loss and accuracy, training loss and
+    ``||grad f_0||^2``. At the measure checkpoints and one step after them: every task's full
+    gradient, the differences along the trajectory (:attr:`pair_rows`) and, at the measure
+    checkpoints themselves, the noise and biases (:attr:`rows`).
+    """
+
+    METRICS = ("test_loss", "test_acc", "train_loss", "grad_norm_sq")
+
+    def __init__(self, reps: _Replicas, alpha: np.ndarray, cps: np.ndarray, meas: np.ndarray,
+                 steps: int, sigma_tasks: int, keep_params: bool):
+        p = reps.problem
+        self.reps, self.cps, self.sigma_tasks = reps, cps, int(sigma_tasks)
+        self.alpha = torch.as_tensor(alpha, dtype=p.dtype, device=p.device)
+        self.record_at = set(cps.tolist())
+        self.meas_at = set(meas.tolist())
+        self.grad_at = self.meas_at | {t + 1 for t in meas.tolist() if t < steps}
+        K, R = cps.size, reps.R
+        self.metrics = {k: np.zeros((K, R)) for k in self.METRICS}
+        self.params = np.zeros((K, R, reps.fm.size)) if keep_params else None
+        self.rows: list = []
+        self.pair_rows: list = []
+        self.prev: dict = {}  # last gradient checkpoint: t, x, grad f_0, biases
+
+    def __call__(self, t: int) -> None:
+        """Measure at step ``t`` (nothing when ``t`` is no checkpoint)."""
+        with torch.no_grad():
+            if t in self.record_at:
+                self._record_test(t)
+            if t in self.record_at or t in self.grad_at:
+                self._record_gradients(t)
+
+    def _index(self, t: int) -> int:
+        return int(np.searchsorted(self.cps, t))
+
+    def _record_test(self, t: int) -> None:
+        k = self._index(t)
+        self.metrics["test_loss"][k], self.metrics["test_acc"][k] = self.reps.test_metrics()
+        if self.params is not None:
+            self.params[k] = self.reps.x.double().cpu().numpy()
+
+    def _record_gradients(self, t: int) -> None:
+        measuring = t in self.grad_at
+        N = self.reps.problem.n_aux
+        g, val = self.reps.full_grads(list(range(N + 1)) if measuring else [0])
+        g0 = g[:, 0]
+        if t in self.record_at:
+            k = self._index(t)
+            self.metrics["train_loss"][k] = val[:, 0].double().cpu().numpy()
+            self.metrics["grad_norm_sq"][k] = _sq(g0).double().cpu().numpy()
+        if not measuring:
+            return
+        diffs = g[:, 1:] - g0[:, None]  # grad f_i - grad f_0, (R, N, P)
+        self._record_pair(t, g0, diffs)
+        if t in self.meas_at:
+            self._record_constants(t, g, val, diffs)
+
+    def _record_pair(self, t: int, g0: torch.Tensor, diffs: torch.Tensor) -> None:
+        """Smoothness, curvature and Hessian dissimilarity since the last gradient checkpoint."""
+        x, prev, R = self.reps.x, self.prev, self.reps.R
+        if prev and prev["t"] < t:
+            dx = x - prev["x"]
+            nx = torch.sqrt(_sq(dx)).clamp_min(1e-30)
+            dg = g0 - prev["g0"]
+            lip = (torch.sqrt(_sq(dg)) / nx).cpu().numpy()
+            curv = ((dg * dx).sum(-1) / nx**2).cpu().numpy()
+            if diffs.shape[1]:
+                dd = diffs - prev["diffs"]
+                dmax = (torch.sqrt(_sq(dd)).amax(1) / nx).cpu().numpy()
+                dbar = (torch.sqrt(_sq(dd.mean(1))) / nx).cpu().numpy()
+            else:
+                dmax = dbar = np.zeros(R)
+            for r in range(R):
+                self.pair_rows.append(dict(t0=prev["t"], t1=t, replica=r,
+                                           lipschitz=float(lip[r]), curvature=float(curv[r]),
+                                           delta_max=float(dmax[r]), delta_bar=float(dbar[r])))
+        self.prev = dict(t=t, x=x.clone(), g0=g0, diffs=diffs)
+
+    def _record_constants(self, t: int, g: torch.Tensor, val: torch.Tensor,
+                          diffs: torch.Tensor) -> None:
+        """Noise ``sigma_i^2`` and the biases at a measure checkpoint."""
+        reps, R, N = self.reps, self.reps.R, self.reps.problem.n_aux
+        g0 = g[:, 0]
+        zb = _sq(g0 - torch.einsum("i,rip->rp", self.alpha, g)).cpu().numpy()
+        zu = _sq(g0 - g.mean(1)).cpu().numpy()
+        mb = _sq(diffs.mean(1)).cpu().numpy() if N else np.zeros(R)
+        zi = _sq(diffs).mean(1).cpu().numpy() if N else np.zeros(R)
+        s0 = reps.sigma_sq(0, g0)
+        aux = [reps.sigma_sq(i, g[:, i]) for i in range(1, min(N, self.sigma_tasks) + 1)]
+        sa = np.mean(aux, axis=0) if aux else np.full(R, np.nan)
+        gn = _sq(g0).cpu().numpy()
+        for r in range(R):
+            self.rows.append(dict(t=t, replica=r, grad_norm_sq=float(gn[r]),
+                                  train_loss=float(val[r, 0]), sigma0_sq=float(s0[r]),
+                                  sigma_aux_sq=float(sa[r]), zeta_bar_sq=float(zb[r]),
+                                  zeta_bar_sq_uniform=float(zu[r]), mean_bias_sq=float(mb[r]),
+                                  zeta_sq_mean=float(zi[r])))
 
 
 def run_collab(problem: CollabProblem, method: Method, steps: int, seeds: Sequence[int],
@@ -521,8 +782,10 @@ def run_collab(problem: CollabProblem, method: Method, steps: int, seeds: Sequen
     Parameters
     ----------
     problem : CollabProblem
-    method : SGDAlone, WGA or BCEMA (or AuxMOM)
-        From :mod:`simlab.collab`; its ``step_size`` is ``eta``.
+    method : Method
+        From :mod:`simlab.collab`, a method of the bias-correction form (SGDAlone, WGA,
+        BCEMA or AuxMOM; see :data:`SUPPORTED`), run through its ``bc_form``: its step size
+        ``eta`` and ``decay`` give ``eta_t = eta / (1 + decay t)``.
     steps : int
         ``T``.
     seeds : sequence of int
@@ -549,6 +812,15 @@ def run_collab(problem: CollabProblem, method: Method, steps: int, seeds: Sequen
     Returns
     -------
     CollabResult
+
+    Raises
+    ------
+    NotImplementedError
+        For a method that is not of the bias-correction form (BC-MVR, BC-SNAP, AuxMVR).
+    ValueError
+        For bad ``steps``, ``seeds`` or ``checkpoints``, or the method's own validation.
+    FloatingPointError
+        When an iterate stops being finite.
     """
     import pandas as pd
     from tqdm import tqdm
@@ -559,174 +831,32 @@ def run_collab(problem: CollabProblem, method: Method, steps: int, seeds: Sequen
     if not seeds or min(seeds) < 0:
         raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds}")
     set_threads(threads)
-    T, N, dev, dt = int(steps), problem.n_aux, problem.device, problem.dtype
-    rule = _rule(method, N)
+    T = int(steps)
+    rule = _Rule.of(method, problem.n_aux)
     cps = _checkpoint_list(checkpoints, T)
-    meas = (np.zeros(0, np.int64) if measure is None
-            else np.unique(np.asarray(measure, dtype=np.int64)))
-    meas = meas[(meas >= 0) & (meas <= T)]
-    record_at = set(cps.tolist())
-    grad_at = set(meas.tolist()) | {t + 1 for t in meas.tolist() if t < T}
+    meas = _measure_list(measure, T)
     mk = dict(model_kwargs or {})
-    template = build_model(model, problem.input_shape, problem.n_classes, dtype=dt, **mk)
-    fm = FlatModel(template.to(dev), input_ndim=len(problem.input_shape))
-    x = torch.stack([fm.flatten(build_model(model, problem.input_shape, problem.n_classes,
-                                            seed=s, dtype=dt, **mk)) for s in seeds]).to(dev)
-    R = len(seeds)
-    alpha_t = torch.as_tensor(rule.alpha, dtype=dt, device=dev)
-    active = torch.as_tensor(rule.active, dtype=torch.long, device=dev)
-    alpha_act = alpha_t[active]
-    B = problem.batch_size
-    wB = torch.full((B,), 1.0 / B, dtype=dt, device=dev)
-
-    # Gradients per (replica, task) or (replica, example): the parameters are replicated into
-    # a leaf of shape (R, A, P), the batched forward sums the losses and one backward pass
-    # gives every block its own gradient (each block only enters its own loss).
-    def blockwise(blocks: int, inputs, labels, weights) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.enable_grad():
-            th = x.detach()[:, None, :].expand(R, blocks, fm.size).clone().requires_grad_(True)
-            values = fm.block_loss(th, inputs, labels, weights)
-            (g,) = torch.autograd.grad(values.sum(), th)
-        return g, values.detach()
-
-    sampler = TaskSampler(seeds, rule.active, problem.sizes, B, bank=0, device=dev)
-    extra = (TaskSampler(seeds, rule.active, problem.sizes, B, bank=1, device=dev)
-             if rule.kind == "bc" and (not rule.coupled or rule.init_batch > 0) else None)
-    ids_view = active.view(1, -1, 1)
-
-    def minibatch_grads(smp: TaskSampler) -> torch.Tensor:
-        idx = smp.next()  # (R, A, B)
-        return blockwise(len(rule.active), problem.X[ids_view, idx], problem.y[ids_view, idx],
-                         wB)[0]
-
-    def bias(g: torch.Tensor) -> torch.Tensor:  # g: (R, A, P), task 0 at position 0
-        return g[:, 0] - torch.einsum("a,rap->rp", alpha_act, g)
-
-    m = torch.zeros_like(x)
-    if rule.kind == "bc" and rule.init_batch > 0:
-        for _ in range(rule.init_batch):
-            m += bias(minibatch_grads(extra)) / rule.init_batch
-
-    K = cps.size
-    out = {k: np.zeros((K, R)) for k in ("test_loss", "test_acc", "train_loss",
-                                         "grad_norm_sq")}
-    params = np.zeros((K, R, fm.size)) if keep_params else None
-    rows, pair_rows = [], []
-    prev: dict = {}  # last gradient checkpoint: t, x, grad f_0, biases (when measured)
-
-    def full_grads(tasks: list) -> tuple[torch.Tensor, torch.Tensor]:
-        # the weights are 1/n_i (0 on padding): sums over example chunks are the means
-        tid = torch.as_tensor(tasks, dtype=torch.long, device=dev)
-        g = v = 0.0
-        for k in range(0, problem.X.shape[1], CHUNK):
-            gk, vk = blockwise(len(tasks), problem.X[tid, k:k + CHUNK],
-                               problem.y[tid, k:k + CHUNK], problem.w[tid, k:k + CHUNK])
-            g, v = g + gk, v + vk
-        return g, v
-
-    def sigma_sq(task: int, g_full: torch.Tensor) -> np.ndarray:
-        # with-replacement minibatch of B: (1/B) (mean_j ||grad l_j||^2 - ||grad f||^2)
-        n = int(problem.sizes[task])
-        sq = torch.cat([fm.example_grad_sq(x, problem.X[task, k:min(k + CHUNK, n)],
-                                           problem.y[task, k:min(k + CHUNK, n)]).double()
-                        for k in range(0, n, CHUNK)], dim=1)
-        return ((sq.mean(1) - _sq(g_full.double())) / B).cpu().numpy()
-
-    def checkpoint(t: int) -> None:
-        with torch.no_grad():
-            if t in record_at:
-                k = int(np.searchsorted(cps, t))
-                lg = torch.cat([fm.batched_logits(x, problem.test_X[k:k + CHUNK])
-                                for k in range(0, problem.test_X.shape[0], CHUNK)], dim=1)
-                yt = problem.test_y.expand(R, -1)
-                out["test_loss"][k] = F.cross_entropy(lg.transpose(1, 2), yt,
-                                                      reduction="none").mean(1).cpu().numpy()
-                out["test_acc"][k] = (lg.argmax(-1) == yt).double().mean(1).cpu().numpy()
-                if keep_params:
-                    params[k] = x.double().cpu().numpy()
-        if t not in record_at and t not in grad_at:
-            return
-        measuring = t in grad_at
-        tasks = list(range(N + 1)) if measuring else [0]
-        g, val = full_grads(tasks)  # (R, len(tasks), P), (R, len(tasks))
-        g0 = g[:, 0]
-        if t in record_at:
-            k = int(np.searchsorted(cps, t))
-            out["train_loss"][k] = val[:, 0].double().cpu().numpy()
-            out["grad_norm_sq"][k] = _sq(g0).double().cpu().numpy()
-        if not measuring:
-            return
-        diffs = g[:, 1:] - g0[:, None]  # grad f_i - grad f_0, (R, N, P)
-        cur = dict(t=t, x=x.clone(), g0=g0, diffs=diffs)
-        if prev and prev["t"] < t:
-            dx = x - prev["x"]
-            nx = torch.sqrt(_sq(dx)).clamp_min(1e-30)
-            dg = g0 - prev["g0"]
-            lip = (torch.sqrt(_sq(dg)) / nx).cpu().numpy()
-            curv = ((dg * dx).sum(-1) / nx**2).cpu().numpy()
-            if N:
-                dd = diffs - prev["diffs"]
-                dmax = (torch.sqrt(_sq(dd)).amax(1) / nx).cpu().numpy()
-                dbar = (torch.sqrt(_sq(dd.mean(1))) / nx).cpu().numpy()
-            else:
-                dmax = dbar = np.zeros(R)
-            for r in range(R):
-                pair_rows.append(dict(t0=prev["t"], t1=t, replica=r, lipschitz=float(lip[r]),
-                                      curvature=float(curv[r]), delta_max=float(dmax[r]),
-                                      delta_bar=float(dbar[r])))
-        prev.clear()
-        prev.update(cur)
-        if t not in set(meas.tolist()):
-            return
-        a = alpha_t
-        zb = _sq(g0 - torch.einsum("i,rip->rp", a, g)).cpu().numpy()
-        zu = _sq(g0 - g.mean(1)).cpu().numpy()
-        mb = _sq(diffs.mean(1)).cpu().numpy() if N else np.zeros(R)
-        zi = _sq(diffs).mean(1).cpu().numpy() if N else np.zeros(R)
-        s0 = sigma_sq(0, g0)
-        aux = [sigma_sq(i, g[:, i]) for i in range(1, min(N, int(sigma_tasks)) + 1)]
-        sa = np.mean(aux, axis=0) if aux else np.full(R, np.nan)
-        gn = _sq(g0).cpu().numpy()
-        for r in range(R):
-            rows.append(dict(t=t, replica=r, grad_norm_sq=float(gn[r]),
-                             train_loss=float(val[r, 0]), sigma0_sq=float(s0[r]),
-                             sigma_aux_sq=float(sa[r]), zeta_bar_sq=float(zb[r]),
-                             zeta_bar_sq_uniform=float(zu[r]), mean_bias_sq=float(mb[r]),
-                             zeta_sq_mean=float(zi[r])))
+    reps = _Replicas(problem, model, mk, seeds)
+    stepper = _Stepper(rule, reps, seeds)
+    record = _Recorder(reps, rule.alpha, cps, meas, T, sigma_tasks, keep_params)
 
     t_start = time.perf_counter()
     bar = tqdm(total=T, desc=desc or method.name, unit="step", leave=False,
                disable=quiet or not sys.stderr.isatty(), mininterval=0.5)
-    checkpoint(0)
+    record(0)
     for t in range(T):
-        with torch.no_grad():
-            g = minibatch_grads(sampler)  # (R, A, P)
-            if rule.kind == "alone":
-                d = g[:, 0]
-            else:
-                G = torch.einsum("a,rap->rp", alpha_act, g)
-                if rule.kind == "bc":
-                    b = g[:, 0] - G if rule.coupled else bias(minibatch_grads(extra))
-                    a = 1.0 / (t + 1.0) if rule.momentum < 0 else rule.momentum
-                    m = (1.0 - a) * m + a * b
-                    d = G + m
-                else:
-                    d = G
-            x = x - rule.eta * d
-            if not bool(torch.isfinite(x).all()):
-                bad = int((~torch.isfinite(x)).any(1).nonzero()[0])
-                raise FloatingPointError(f"{method.name} diverged at step {t + 1} in replica "
-                                         f"{bad} (seed {seeds[bad]}); reduce the step size")
-        checkpoint(t + 1)
+        stepper.step(t)
+        _raise_if_diverged(reps.x, method, t, seeds)
+        record(t + 1)
         bar.update(1)
     bar.close()
     seconds = time.perf_counter() - t_start
-    return CollabResult(checkpoints=cps, metrics=out, seeds=seeds, method=method.name,
-                        measured=pd.DataFrame(rows), pairs=pd.DataFrame(pair_rows),
-                        params=params, final=x.detach(), seconds=seconds,
+    return CollabResult(checkpoints=cps, metrics=record.metrics, seeds=seeds, method=method.name,
+                        measured=pd.DataFrame(record.rows), pairs=pd.DataFrame(record.pair_rows),
+                        params=record.params, final=reps.x.detach(), seconds=seconds,
                         info=dict(problem=problem.info, method=repr(method), model=model,
-                                  model_kwargs=mk, parameters=fm.size, steps=T,
-                                  batch_size=B, alpha=rule.alpha.tolist()))
+                                  model_kwargs=mk, parameters=reps.fm.size, steps=T,
+                                  batch_size=problem.batch_size, alpha=rule.alpha.tolist()))
 
 
 # --- a study: the four methods, the measured constants, and the simulator's surrogate --------

@@ -140,18 +140,7 @@ def describe(obj) -> dict:
     """``{"class": ..., "params": {...}}`` of a task or method, for a record's metadata."""
     import dataclasses
 
+    from simlab.meta import jsonable
+
     params = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
     return {"class": _qualname(type(obj)), "params": jsonable(params)}
-
-
-def jsonable(obj):
-    """``obj`` with tuples as lists and numpy scalars and arrays as Python values."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

@@ -148,3 +148,26 @@ def test_gpu_equals_numba_at_scale(method, aggregate):
     gpu = simulate(task, method, backend="cuda", **kw)
     cpu = simulate(task, method, backend="numba", **kw)
     assert_same_trace(gpu, cpu, exact=False)
+
+
+# --- a paper that is not collab (tests/engine/toy.py) ---------------------------------------
+
+def _toy():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+    import toy
+
+    return toy
+
+
+@needs_cuda
+def test_cuda_runs_the_toy_paper():
+    toy = _toy()
+    task, method = toy.OUProcess(n=3), toy.EulerMaruyama(dt=0.1)
+    cf.check_cuda_agrees(task, method)
+    gpu = simulate(task, method, steps=30, replicas=8, seed=2, backend="cuda",
+                   derived=["avg_energy"])
+    assert gpu.metrics == ("position", "energy", "avg_energy")
+    assert np.isfinite(gpu.values).all()

@@ -20,7 +20,8 @@ def test_toml_and_python_forms_give_the_same_configurations(tmp_path):
                     replicas=32, blocks=2, checkpoints=6, metrics=["subopt", "grad_norm_sq"])
     assert a.name == "tiny" and len(a.configurations) == 8 and len(a.records()) == 16
     assert [c.key for c in a.configurations] == [c.key for c in b.configurations]
-    assert a.metrics == ("grad_norm_sq", "subopt") and a.derived_for(a.configurations[0].task, a.configurations[0].method) == ()
+    c0 = a.configurations[0]
+    assert a.metrics == ("grad_norm_sq", "subopt") and a.derived_for(c0.task, c0.method) == ()
     assert a.block_ranges() == [(0, 16), (16, 32)]
     first = a.configurations[0]
     assert first.columns == {"task": "SharedHessianQuadratics", "method": "WGA", "zeta": 0.0,
