@@ -37,7 +37,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -53,6 +52,7 @@ from simlab import simulate
 from simlab.collab import WGA
 from simlab.collab.moments import exact_metrics
 from simlab.engine.simulate import log_checkpoints
+from simlab.meta import dumps
 from simlab.tasks import SharedHessianQuadratics
 
 NAME = "collab_mc"
@@ -245,7 +245,7 @@ def run(steps: int, replicas: int, repeat: int, seed: int = 1) -> dict:
     a, b = results["numba_aggregated"], results["numba_separate"]
     targets = {
         "numpy_over_numba_aggregated": _target(results["numpy"]["seconds"] / a["seconds"],
-                                               ">=", 30.0),
+                                               ">=", 45.0),
         "numpy_draws_over_numba_separate": _target(
             results["numpy_draws_only"]["seconds"] / b["seconds"], ">=", 2.0),
     }
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     replicas = args.replicas or (128 if args.quick else 1024)
     record = run(steps, replicas, max(1, args.repeat))
     record["params"]["quick"] = bool(args.quick)
-    line = json.dumps(record)
+    line = dumps(record)
     print(line)
     if args.out:
         with open(args.out, "a") as f:

@@ -42,7 +42,6 @@ import os
 os.environ["NUMBA_NUM_THREADS"] = "1"  # before numba is imported, here and in the workers
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -53,6 +52,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import simlab  # noqa: E402
+from simlab.meta import dumps  # noqa: E402
 from simlab.sweep import DaskExecutor, ProcessExecutor, Sweep, load, run  # noqa: E402
 
 NAME = "sweep_scaling"
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="8 small configurations (smoke test)")
     p.add_argument("--out", default=None, help="append the JSON line to this file")
     args = p.parse_args(argv)
-    line = json.dumps(run_benchmark(args.quick))
+    line = dumps(run_benchmark(args.quick))
     print(line)
     if args.out:
         with open(args.out, "a") as f:

@@ -17,8 +17,8 @@ from _common import first_line, legend, new_axes, parse_args, save
 from simlab.claims import load_all
 
 NAME = "collab_f7_bc_speedup_fit"
-BUDGETS = {"default": dict(budget="full", replicas=None), "quick": dict(budget="quick",
-                                                                        replicas=100)}
+BUDGETS = {"default": dict(budget="quick", replicas=2000),
+           "quick": dict(budget="quick", replicas=100)}
 CLAIMS = {"collab.P10": ("family C (kappa = 2)", "#1f77b4", "o"),
           "collab.P10-A": ("family A (kappa = 100)", "#d62728", "s")}
 
@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
         x = s["N"] + 1.0
         yerr = np.vstack([s["t_eps"] - s["t_lo"], np.where(np.isfinite(s["t_hi"]), s["t_hi"],
                                                           s["t_eps"]) - s["t_eps"]])
+        short = cid.split(".")[1]
         ax.errorbar(x, s["t_eps"], yerr=yerr, color=color, marker=marker, ms=5, lw=0,
-                    elinewidth=1.2, capsize=3, label=f"{label}: measured ({cid}: {verdict})")
+                    elinewidth=1.2, capsize=3, label=f"{label}, measured ({short}: {verdict})")
         xf = np.geomspace(x[0], x[-1], 50)
         ax.plot(xf, s["A"] / xf + s["B"], color=color, lw=1.4,
                 label=f"{claim.bounds[0].label()}: A/(N+1) + B, A = {s['A']:.0f}, "

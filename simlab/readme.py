@@ -9,6 +9,8 @@ blocks of ``README.md`` between markers::
     <!-- END simlab:verify collab -->
     <!-- BEGIN simlab:findings collab --> ... the paper's known findings and their evidence
     <!-- END simlab:findings collab -->
+    <!-- BEGIN simlab:benchmark collab_mc --> ... the latest JSON line of that benchmark in
+    <!-- END simlab:benchmark collab_mc -->       benchmarks/results.jsonl: results, targets
 
 ``simlab readme --check`` exits 1 when the README differs from what the report gives (CI and
 a test use it: the tables can only say what a run measured). Every paper's section uses the
@@ -28,6 +30,10 @@ from simlab.meta import REPO_ROOT, number
 _BLOCK = re.compile(r"(<!-- BEGIN simlab:(?P<name>[a-z]+)(?: (?P<arg>[a-z0-9_-]+))? -->\n)"
                     r"(?P<body>.*?)(<!-- END simlab:(?P=name)(?: (?P=arg))? -->)", re.S)
 VERDICTS = ("holds", "violated", "inconclusive")
+#: The benchmark columns the README shows (those a record has), in this order.
+COLUMNS = ("seconds", "startup_seconds", "warmup_seconds", "task_seconds_sum",
+           "mean_task_seconds", "workers", "peak_rss_mb", "worker_peak_rss_mb",
+           "final_grad_norm_sq", "rel_error_vs_exact")
 
 
 def _fmt(x) -> str:
@@ -86,8 +92,43 @@ def findings_block(report: dict, paper: str) -> str:
     return "\n".join(out) if out else "No claim of this paper is violated."
 
 
+def latest_benchmark(name: str, root: Path = REPO_ROOT) -> dict | None:
+    """The last JSON line of benchmark ``name`` in ``benchmarks/results.jsonl``."""
+    path = root / "benchmarks" / "results.jsonl"
+    found = None
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                if rec.get("benchmark") == name:
+                    found = rec
+    return found
+
+
+def benchmark_block(name: str, root: Path = REPO_ROOT) -> str:
+    """The latest run of a benchmark: machine, every implementation's numbers, the targets."""
+    rec = latest_benchmark(name, root)
+    if rec is None:
+        return f"No run of `{name}` is recorded in benchmarks/results.jsonl."
+    v = rec.get("versions", {})
+    head = (f"`python benchmarks/{name}.py` ({v.get('machine', '?')}, {rec.get('threads')} "
+            f"threads; numba {v.get('numba', '?')}, numpy {v.get('numpy', '?')}):")
+    present = {k for r in rec["results"].values() for k in r}
+    cols = [c for c in COLUMNS if c in present]
+    rows = ["| implementation | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
+            "|---|" + "---:|" * len(cols)]
+    for impl, r in rec["results"].items():
+        rows.append(f"| {impl} | " + " | ".join(_fmt(r[c]) if c in r else "" for c in cols)
+                    + " |")
+    rows += ["", "| target | value | goal | pass |", "|---|---:|---|---|"]
+    for t, x in rec.get("targets", {}).items():
+        val = x["value"] if isinstance(x["value"], bool) else _fmt(x["value"])
+        rows.append(f"| {t} | {val} | {x['goal']} | {x['pass']} |")
+    return head + "\n\n" + "\n".join(rows)
+
+
 def render(text: str, report: dict, root: Path = REPO_ROOT) -> str:
-    """``text`` with every marked block regenerated from ``report``."""
+    """``text`` with every marked block regenerated from ``report`` (and the benchmarks')."""
     def repl(m: re.Match) -> str:
         name, arg = m["name"], m["arg"]
         if name == "overview":
@@ -96,6 +137,8 @@ def render(text: str, report: dict, root: Path = REPO_ROOT) -> str:
             body = verify_table(report, arg)
         elif name == "findings":
             body = findings_block(report, arg)
+        elif name == "benchmark":
+            body = benchmark_block(arg, root)
         else:
             return m[0]
         return f"{m[1]}{body}\n{m[5]}"

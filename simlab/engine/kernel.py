@@ -122,6 +122,9 @@ def _declaration(cls: type, kind: str):
     return ops
 
 
+_PLANS: dict = {}
+
+
 def plan(task_cls: type, method_cls: type) -> Plan:
     """Check a task family's and a method's declarations against each other.
 
@@ -133,6 +136,13 @@ def plan(task_cls: type, method_cls: type) -> Plan:
     """
     t = _declaration(task_cls, "task")
     m = _declaration(method_cls, "method")
+    key = (task_cls, method_cls, t, m)  # a class whose declaration changes is planned again
+    if key not in _PLANS:
+        _PLANS[key] = _plan(task_cls, method_cls, t, m)
+    return _PLANS[key]
+
+
+def _plan(task_cls: type, method_cls: type, t: TaskOps, m: MethodOps) -> Plan:
     tname, mname = task_cls.__name__, method_cls.__name__
     missing = [r for r in m.requires if r not in t.provides]
     if missing:

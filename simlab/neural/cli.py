@@ -13,7 +13,6 @@ rest of the command line work without the ``neural`` extra.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -192,28 +191,9 @@ def cmd_collab(args) -> int:
     meta = {"args": {k: v for k, v in vars(args).items() if k != "func"},
             "problem": problem.info, "seeds": seeds, "summary": summary,
             "seconds": time.perf_counter() - t0}
-    (out / "collab-neural.json").write_text(json.dumps(_jsonable(meta), indent=1) + "\n")
+    from simlab.meta import dumps
+
+    (out / "collab-neural.json").write_text(dumps(meta, indent=1) + "\n")
     print(f"wrote {out / 'collab-neural.csv'}, collab-neural-constants.csv and "
           f"collab-neural.json in {meta['seconds']:.1f} s")
     return 0
-
-
-def _jsonable(obj):
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    return repr(obj)

@@ -229,6 +229,10 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
+    def _window(self) -> int:
+        # a scheduler round trip per submission: keep more in flight than local processes do
+        return int(self.window or 8 * max(1, self.workers))
+
     def __init__(self, scheduler: str | None = None, local: int | None = None, client=None,
                  threads: int | None = None, timeout: float = 10.0):
         given = sum(x is not None for x in (scheduler, local, client))

@@ -46,6 +46,7 @@ import uuid
 
 import numpy as np
 
+from simlab.meta import dumps
 from simlab.sweep.errors import SweepError
 from simlab.sweep.keys import FORMAT
 from simlab.sweep.stats import ReplicaStats
@@ -507,7 +508,7 @@ def encode(result: Result, meta: dict) -> bytes:
             R = result.values.shape[1]
             flat = np.ascontiguousarray(result.values.transpose(2, 0, 1)).ravel()
             cols["values"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), R)
-    table = pa.table(cols).replace_schema_metadata({"simlab": json.dumps(head)})
+    table = pa.table(cols).replace_schema_metadata({"simlab": dumps(head)})
     sink = io.BytesIO()
     pq.write_table(table, sink, write_page_checksum=True, compression="zstd",
                    compression_level=1)

@@ -131,7 +131,9 @@ def _counts(out: str) -> tuple[int, int, int]:
 
 
 def test_3_two_runs_of_one_spec_on_one_store_split_the_work(tmp_path):
-    spec_dict = {**SPEC, "steps": 1500, "replicas": 64, "blocks": 4}
+    # 32 records of about 0.1 s each: the two runs overlap whichever starts first
+    spec_dict = {**SPEC, "steps": 20000, "replicas": 256, "blocks": 4,
+                 "task": {"name": "SharedHessianQuadratics", "d": 16, "n_aux": 2}}
     spec_file = write_spec(tmp_path, spec_dict)
     spec = Sweep.from_toml(spec_file)
     store = tmp_path / "store"
