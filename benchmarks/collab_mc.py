@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
 import time
 from importlib import metadata
@@ -52,36 +51,13 @@ from simlab import simulate
 from simlab.collab import WGA
 from simlab.collab.moments import exact_metrics
 from simlab.engine.simulate import log_checkpoints
-from simlab.meta import dumps
+from simlab.meta import dumps, peak_rss_mb, reset_peak_rss
 from simlab.tasks import SharedHessianQuadratics
 
 NAME = "collab_mc"
 
 
 # --- memory --------------------------------------------------------------------------------
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0); True on success."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process since the last reset, in MB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
-
 
 def _log(msg: str) -> None:
     print(f"[{NAME}] {msg}", file=sys.stderr, flush=True)
@@ -160,10 +136,10 @@ def numpy_draws_only(n_tasks: int, d: int, steps: int, replicas: int, seed: int)
 
 def _run(label: str, fn) -> tuple[dict, object]:
     """Time one call of ``fn()`` and record the peak RSS while it ran."""
-    _reset_peak_rss()
+    reset_peak_rss()
     t0 = time.perf_counter()
     value = fn()
-    rec = {"seconds": round(time.perf_counter() - t0, 4), "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    rec = {"seconds": round(time.perf_counter() - t0, 4), "peak_rss_mb": round(peak_rss_mb(), 1)}
     _log(f"{label}: {rec['seconds']:.3f} s")
     return rec, value
 
@@ -198,11 +174,11 @@ def run(steps: int, replicas: int, repeat: int, seed: int = 1) -> dict:
         for nt in dict.fromkeys((threads, 1)):
             numba.set_num_threads(nt)
             try:
-                _reset_peak_rss()
+                reset_peak_rss()
                 t0 = time.perf_counter()
                 tr = engine(agg)()
                 times[nt].append(time.perf_counter() - t0)
-                peaks[nt] = max(peaks[nt], _peak_rss_mb())
+                peaks[nt] = max(peaks[nt], peak_rss_mb())
             finally:
                 numba.set_num_threads(threads)
     for nt, name in ((threads, "numba_aggregated"), (1, "numba_aggregated_1thread")):

@@ -33,10 +33,17 @@ VERDICTS = ("holds", "violated", "inconclusive")
 #: The benchmark columns the README shows (those a record has), in this order.
 COLUMNS = ("seconds", "startup_seconds", "warmup_seconds", "task_seconds_sum",
            "mean_task_seconds", "workers", "peak_rss_mb", "worker_peak_rss_mb",
-           "final_grad_norm_sq", "rel_error_vs_exact")
+           "final_grad_norm_sq", "rel_error_vs_exact", "seconds_train", "seconds_serving",
+           "backward", "final_test_acc", "time_to_target_seconds_train",
+           "time_to_target_seconds_total")
 
 
 def _fmt(x) -> str:
+    if isinstance(x, str) and x not in ("inf", "-inf", "nan"):
+        try:
+            float(x)
+        except ValueError:
+            return x  # a word the benchmark measured ("never")
     v = number(x)
     if v != v:  # nan
         return "-"

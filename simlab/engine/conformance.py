@@ -269,9 +269,11 @@ def registered() -> tuple[list[Task], list[Method]]:
 
 
 def compatible(task: Task, method: Method) -> bool:
-    """Whether ``method`` can run on ``task`` (its requirements are provided)."""
+    """Whether ``method`` can run on ``task``: its requirements are provided and its
+    ``validate(task)`` accepts the instance (e.g. a method that needs 0/1 labels)."""
     try:
         requirements(task, method)
+        method.validate(task)
     except ValueError:
         return False
     return True

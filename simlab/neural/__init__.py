@@ -11,6 +11,9 @@ Importing this package does not import torch; the submodules that need it do:
   metrics per epoch in a DataFrame and checkpoints (torch);
 * :mod:`simlab.neural.collab`: SGD alone, WGA and BC-EMA of the collab paper on real data, with
   the spec's constants measured along the run (torch);
+* :mod:`simlab.neural.subsample`: the subsample paper's streaming training with real savings
+  (a serving forward without gradients on every instance, forward and backward on the
+  selected ones only) on a Gaussian-mixture stream (torch);
 * :mod:`simlab.neural.cli`: ``simlab neural collab ...`` (imports torch only when it runs).
 """
 

@@ -30,6 +30,11 @@ Modules
     Uniform, negative downsampling, Katharopoulos-Fleuret, Selective Backprop,
     Mineiro-Karampatziakis, Loshchilov-Hutter, top-k hard mining and the gradient-norm oracle
     (spec 5).
+:mod:`~simlab.subsample.methods`
+    The streaming samplers as engine methods (:class:`WaterFill` [R], :class:`Uniform`,
+    :class:`NegativeDownsampling`, ...), run by :func:`simlab.simulate` on the streaming tasks
+    :class:`simlab.tasks.LogisticStream` (S1) and :class:`simlab.tasks.LinearStream` (S2) with
+    a serving copy refreshed every ``refresh`` steps (spec 6.1).
 
 
 Example
@@ -81,6 +86,19 @@ from simlab.subsample.estimators import (
     self_normalised_mean,
     variance_ratio,
 )
+from simlab.subsample.methods import (
+    FreshWaterFill,
+    Full,
+    GradNormOracle,
+    KatharopoulosFleuret,
+    LossProportional,
+    NegativeDownsampling,
+    SelectiveBackprop,
+    StreamSampler,
+    TopK,
+    Uniform,
+    WaterFill,
+)
 from simlab.subsample.probabilities import (
     ClippedWeights,
     clip_weights,
@@ -106,4 +124,8 @@ __all__ = [
     "loss_proportional", "negative_downsampling", "rank_based_probabilities",
     "rank_based_selection", "selection_pressure", "selective_backprop",
     "selective_backprop_probability", "top_k", "uniform_probabilities",
+    # streaming samplers (engine methods)
+    "Full", "FreshWaterFill", "GradNormOracle", "KatharopoulosFleuret", "LossProportional",
+    "NegativeDownsampling", "SelectiveBackprop", "StreamSampler", "TopK", "Uniform",
+    "WaterFill",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 
 from simlab.engine.model import Method, Task
 from simlab.engine.simulate import DivergenceError, simulate
+from simlab.meta import peak_rss_mb
 from simlab.sweep.keys import code_hash
 from simlab.sweep.stats import ReplicaStats
 
@@ -128,7 +128,7 @@ def compute(job: Job) -> Result:
         info["seconds"] = time.perf_counter() - t0
         return Result(rid, "diverged", diverged=(e.step, e.replica), info=info)
     info["seconds"] = time.perf_counter() - t0
-    info["peak_rss_mb"] = _peak_rss_mb()
+    info["peak_rss_mb"] = peak_rss_mb()
     cols = [tr.metrics.index(m) for m in job.metrics]
     vals = tr.values if len(cols) == len(tr.metrics) else np.ascontiguousarray(
         tr.values[:, :, cols])
@@ -165,15 +165,6 @@ def check_result(job: Job, result) -> str | None:
         shape = None if result.values is None else result.values.shape
         return f"per-replica values of shape {shape}, expected {(K, R, len(job.metrics))}"
     return None
-
-
-def _peak_rss_mb() -> float:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return float("nan")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 
 
 def load_kernels(kernels) -> int:

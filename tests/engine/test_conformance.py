@@ -26,7 +26,7 @@ def test_noise_law_against_constants(task):
 
 
 EXACT = [(t, m) for t, m in cf.pairs(TASKS, METHODS)
-         if t.exact_moments(m, 2, [0, 1]) is not None]
+         if getattr(t, "exact_moments", None) and t.exact_moments(m, 2, [0, 1]) is not None]
 
 
 @pytest.mark.parametrize("task, method", EXACT, ids=repr)
@@ -43,7 +43,7 @@ def test_the_registry_covers_every_collab_family_and_method():
     assert len(EXACT) >= 12  # SGD, WGA x2, BC-EMA on A (x2), B and E (x2)
 
 
-@pytest.mark.parametrize("task", TASKS, ids=repr)
+@pytest.mark.parametrize("task", [t for t in TASKS if hasattr(t, "n_tasks")], ids=repr)
 def test_collab_sample_split_draws_only_from_its_bank(task):
     untouched, replay = collab_checks.bank_isolation(task)
     assert untouched, "sample_split moved another bank's streams"
@@ -55,7 +55,7 @@ def test_collab_sample_split_draws_only_from_its_bank(task):
 def test_noise_law_check_catches_a_noise_scale_bug():
     from dataclasses import replace
 
-    task = TASKS[0]
+    task = next(t for t in TASKS if hasattr(t, "n_tasks"))  # a collab family
 
     class Wrong(type(task)):
         def noise_law(self, n, seed):  # the constants say sigma, the draws use 1.2 sigma
