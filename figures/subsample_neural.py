@@ -46,9 +46,32 @@ COLORS = {"full": "#4d4d4d", "uniform": "#d62728", "waterfill": "#1f77b4",
 TAIL = 0.1
 
 
+def stored_run(task, method, instances: int, seed: int, checkpoints: int):
+    """One run as :func:`~simlab.neural.subsample.run_subsample` gives it (replica 0 of
+    ``seed``), through the runner protocol and the result store: a second run of the figure
+    reads it back (its wall seconds are those measured when it ran)."""
+    from simlab.neural.subsample import SubsampleResult, checkpoint_windows
+    from simlab.sweep.cache import cached_simulate
+
+    windows = -(-int(instances) // method.window)
+    cps = checkpoint_windows(windows, checkpoints)
+    tr = cached_simulate(task, method, steps=windows, replicas=1, seed=seed, checkpoints=cps)
+    arrays = {m: tr.values[:, 0, tr.metrics.index(m)] for m in tr.metrics}
+    for m in ("instances", "backward"):
+        arrays[m] = arrays[m].astype(np.int64)
+    X, y = task.test_set(method.test_size)
+    info = dict(task=repr(task), method=repr(method), seed=seed, windows=windows,
+                cached=tr.info.get("cached", False),
+                nearest_mean_test_acc=task.nearest_mean_accuracy(X, y))
+    nan = np.full(cps.size, np.nan)
+    return SubsampleResult(sampler=method.sampler, rho=method.effective_rho, seed=seed,
+                           windows=tr.checkpoints.astype(np.int64), stream_loss=nan,
+                           max_coef=nan, info=info, **arrays)
+
+
 def runs(b: dict, seeds: list, args) -> dict:
     """``{(sampler, rho): [SubsampleResult per seed]}`` for panel (a)/(b) and the rho sweep."""
-    from simlab.neural.subsample import MixtureStream, NeuralSubsample, run_subsample
+    from simlab.neural.subsample import MixtureStream, NeuralSubsample
 
     task = MixtureStream()
     base = {k: SETUP[k] for k in ("window", "hidden", "optimizer", "lr", "refresh", "epsilon",
@@ -61,8 +84,8 @@ def runs(b: dict, seeds: list, args) -> dict:
     out: dict = {c: [] for c in configs}
     for seed, s, r in progress(jobs, args, "neural runs"):
         m = NeuralSubsample(sampler=s, rho=r, **base)
-        out[(s, r)].append(run_subsample(task, m, instances=int(b["instances"]), seed=seed,
-                                         checkpoints=int(b["checkpoints"])))
+        out[(s, r)].append(stored_run(task, m, int(b["instances"]), seed,
+                                      int(b["checkpoints"])))
     return out
 
 

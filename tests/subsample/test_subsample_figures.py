@@ -183,3 +183,28 @@ def test_helpers_crossover_reach_and_paired_ratio():
     s1 = common.S1
     assert not common.feasible("negdown", s1, 0.05)  # base rate 5% = rho up to rounding
     assert common.feasible("negdown", s1, 0.1) and not common.feasible("negdown", common.S2)
+
+
+def test_neural_figure_reads_its_runs_back_from_the_store(tmp_path, monkeypatch):
+    """The neural F1/F2 at --quick: every run goes through the result store, so a second run
+    of the figure computes nothing and plots the same numbers; its final accuracy of
+    water-filling at rho = 0.1 equals a direct run_subsample of seed SEED."""
+    pytest.importorskip("torch")
+    from simlab.neural.subsample import MixtureStream, NeuralSubsample, run_subsample
+
+    monkeypatch.setenv("SIMLAB_STORE", str(tmp_path / "store"))
+    first, _ = _quick("subsample_neural", tmp_path / "a")
+    mod = _load("subsample_neural")
+    b = mod.BUDGETS["quick"]
+    base = {k: mod.SETUP[k] for k in ("window", "hidden", "optimizer", "lr", "refresh",
+                                      "epsilon", "threads")}
+    again = mod.runs(b, [SEED], None)
+    assert all(r.info["cached"] for rs in again.values() for r in rs)
+    second, _ = _quick("subsample_neural", tmp_path / "b")
+    assert second["final test_acc (rho = 0.1)"] == first["final test_acc (rho = 0.1)"]
+    m = NeuralSubsample(sampler="waterfill", rho=0.1, test_size=int(b["test_size"]), **base)
+    direct = run_subsample(MixtureStream(), m, instances=int(b["instances"]), seed=SEED,
+                           checkpoints=int(b["checkpoints"]))
+    stored = again[("waterfill", 0.1)][0]
+    np.testing.assert_array_equal(stored.test_acc, direct.test_acc)
+    np.testing.assert_array_equal(stored.backward, direct.backward)
