@@ -11,14 +11,18 @@ streaming kernel's own step (the ops :func:`simlab.simulate` composes); the trai
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from scipy import optimize
 
 from simlab.claims import Agreement, Claim, Measurement, Within, registry
 from simlab.subsample import designs, pilot
-from simlab.subsample.methods import GradNormOracle, LossProportional, Uniform, WaterFill
+from simlab.subsample.methods import (
+    GradNormOracle,
+    LossProportional,
+    Uniform,
+    WaterFill,
+    composed_ops,
+)
 from simlab.subsample.probabilities import inclusion_probabilities, waterfill
 from theory import subsample as th
 
@@ -478,18 +482,6 @@ register(
 
 # --- T-unbiased ---------------------------------------------------------------------------
 
-def _kernel_module(task):
-    from simlab.engine import kernel as K
-    from simlab.subsample.methods import StreamSampler
-
-    return sys.modules[K.get_kernel(type(task), StreamSampler, r_backend()).__module__]
-
-
-def r_backend() -> str:
-    """The backend whose composed ops T-unbiased calls (the numba CPU kernel's)."""
-    return "numba"
-
-
 def t_unbiased_measure(r):
     """T-unbiased [R]: the streaming kernel's own step (the ops that :func:`simlab.simulate`
     runs) has mean the window-mean gradient, for stale records: windows of S1 and S2 with a
@@ -505,7 +497,7 @@ def t_unbiased_measure(r):
     xs, mean, se, exact = [], [], [], []
     for task in (LogisticStream(d=4, window=p_["n"], warm=0.5, n_test=20, seed=r.seed % 1000),
                  LinearStream(d=4, window=p_["n"], seed=r.seed % 1000)):
-        mod = _kernel_module(task)
+        mod = composed_ops(task)
         tdata, tmeta = task.packed()
         hyper = method.hyper(task)
         n, d, D = p_["n"], 4, 5

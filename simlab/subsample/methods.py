@@ -434,6 +434,17 @@ StreamSampler.ops = MethodOps(
            Slot("v", "n"), Slot("aux", "n"), Slot("g2", "n"), Slot("state", 8)),
     streams=(StreamGroup("draws", 1),), requires=REQUIRES)
 
+def composed_ops(task: Task):
+    """The composed numba module of ``task``'s family with the samplers: the very ops that
+    :func:`simlab.simulate` runs (``ss_scores``, ``ss_probabilities``, ``ss_diagnose``,
+    ``ss_poisson_step``, the task's ``stream_*``), callable one at a time on numpy arrays."""
+    import sys
+
+    from simlab.engine import kernel
+
+    return sys.modules[kernel.get_kernel(type(task), StreamSampler, "numba").__module__]
+
+
 #: The main samplers of the figures, by label.
 MAIN = (Full, Uniform, WaterFill, FreshWaterFill, NegativeDownsampling, SelectiveBackprop, TopK,
         KatharopoulosFleuret)

@@ -6,7 +6,6 @@ Statistical checks state their tolerance; seeds are fixed, so every failure repl
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simlab import simulate
-from simlab.engine import kernel as K
 from simlab.subsample import (
     FreshWaterFill,
     Full,
@@ -24,22 +22,17 @@ from simlab.subsample import (
     LossProportional,
     NegativeDownsampling,
     SelectiveBackprop,
-    StreamSampler,
     TopK,
     Uniform,
     WaterFill,
     waterfill,
 )
 from simlab.subsample import stream_ops as so
+from simlab.subsample.methods import composed_ops
 from simlab.tasks import LinearStream, LogisticStream
 
 S1 = LogisticStream(d=5, window=50, warm=0.5, n_test=200, seed=3)
 S2 = LinearStream(d=4, window=50, warm=0.0, seed=3)
-
-
-def _module(task):
-    """The composed (numba) module of a task family with the samplers (all ops resolvable)."""
-    return sys.modules[K.get_kernel(type(task), StreamSampler, "numba").__module__]
 
 
 # --- the kernel's water-filling equals the numpy reference ----------------------------------
@@ -89,7 +82,7 @@ def test_kernel_argsort_is_a_stable_permutation_by_key():
 
 def _one_window(task, method, draws=20000, seed=0):
     """Probabilities, diagnostics and many draws of the step for one fixed window."""
-    mod = _module(task)
+    mod = composed_ops(task)
     tdata, tmeta = task.packed()
     hyper = method.hyper(task)
     dims = task.dims()
