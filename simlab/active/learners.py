@@ -12,7 +12,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
-__all__ = ["MissingClassError", "SoftmaxRegression", "check_features"]
+__all__ = ["MissingClassError", "SoftmaxRegression", "check_features", "check_labels"]
 
 
 class MissingClassError(ValueError):
@@ -36,6 +36,38 @@ def check_features(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} has NaN or infinite entries (first in row "
                          f"{int(np.flatnonzero(~ok)[0])})")
     return X
+
+
+def check_labels(X, y, n_classes: int, require_all_classes: bool = True,
+                 learner: str = "softmax") -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` checked for a fit: finite 2-D ``X``, integer ``y`` of shape ``(n,)`` in
+    ``0..C-1``, ``n >= 1`` and (when ``require_all_classes``) every class present.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, NaN features, labels out of range, an empty set.
+    MissingClassError
+        A class absent from ``y`` while ``require_all_classes`` (names ``learner``).
+    """
+    X = check_features(X)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("cannot fit on an empty labeled set")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must be integer class labels, got dtype {y.dtype}")
+    C = int(n_classes)
+    if y.min() < 0 or y.max() >= C:
+        raise ValueError(f"labels must lie in [0, {C}), got range [{y.min()}, {y.max()}]")
+    if require_all_classes:
+        missing = np.setdiff1d(np.arange(C), y)
+        if missing.size:
+            raise MissingClassError(f"the labeled set ({y.size} examples) has no example "
+                                    f"of class(es) {missing.tolist()}; the {learner} "
+                                    f"learner needs every one of the {C} classes")
+    return X, y
 
 
 class SoftmaxRegression:
@@ -85,23 +117,8 @@ class SoftmaxRegression:
         MissingClassError
             A class absent from ``y`` while ``require_all_classes``.
         """
-        X = check_features(X)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-        if X.shape[0] == 0:
-            raise ValueError("cannot fit on an empty labeled set")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be integer class labels, got dtype {y.dtype}")
+        X, y = check_labels(X, y, self.n_classes, self.require_all_classes, "softmax")
         C = self.n_classes
-        if y.min() < 0 or y.max() >= C:
-            raise ValueError(f"labels must lie in [0, {C}), got range [{y.min()}, {y.max()}]")
-        if self.require_all_classes:
-            missing = np.setdiff1d(np.arange(C), y)
-            if missing.size:
-                raise MissingClassError(f"the labeled set ({y.size} examples) has no example "
-                                        f"of class(es) {missing.tolist()}; the softmax "
-                                        f"learner needs every one of the {C} classes")
         n, d = X.shape
         Y = np.zeros((n, C))
         Y[np.arange(n), y] = 1.0

@@ -14,7 +14,8 @@ distribution: the accuracy of always predicting class 0, and the angle ``pi/2``,
 1/2 of a guess). :meth:`ActiveLearning.horizon` gives ``H`` for a number of rounds.
 
 Streams of replica ``r`` (:class:`simlab.engine.runner.ReplicaStreams`): 0 draws the seed
-set, 1 the sampler's randomness, 2 the oracle's noise.
+set, 1 the sampler's randomness, 2 the oracle's noise, 3 the seed of a neural learner
+(``learner="mlp"``: :class:`~simlab.active.neural_learner.MLPLearner`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from simlab.oracles import BudgetExhausted, Oracle
 __all__ = ["ActiveRun", "run_active", "ActiveLearning", "angle_to"]
 
 #: ReplicaStreams sources used by :class:`ActiveLearning`.
-SEED_SET_STREAM, SAMPLER_STREAM, ORACLE_STREAM = 0, 1, 2
+SEED_SET_STREAM, SAMPLER_STREAM, ORACLE_STREAM, LEARNER_STREAM = 0, 1, 2, 3
+#: The learners :class:`ActiveLearning` can fit.
+LEARNERS = ("softmax", "mlp")
 
 
 @dataclass
@@ -170,7 +173,7 @@ def run_active(X, oracle: Oracle, learner, sampler: Sampler | str, n_seed: int, 
 
 @dataclass(frozen=True)
 class ActiveLearning(LoopMethod):
-    """Pool-based active learning with a softmax-regression learner (runner protocol).
+    """Pool-based active learning with a softmax-regression or MLP learner (runner protocol).
 
     Parameters
     ----------
@@ -186,7 +189,17 @@ class ActiveLearning(LoopMethod):
         stop before one that the unlabeled pool cannot fill). Only whole batches are taken.
     record_angle : bool
         Also record ``angle`` (needs a task with ``w_star``, e.g. a
-        :class:`~simlab.active.pools.LinearSeparatorPool`).
+        :class:`~simlab.active.pools.LinearSeparatorPool`, and the softmax learner).
+    learner : {"softmax", "mlp"}
+        :class:`~simlab.active.learners.SoftmaxRegression` (``l2``) or
+        :class:`~simlab.active.neural_learner.MLPLearner` (``hidden``, ``epochs``, ``lr``;
+        needs torch; its seed comes from the replica's stream 3).
+    hidden : int
+        Hidden width of the MLP (one hidden layer), ``>= 1``.
+    epochs : int
+        Adam epochs of each MLP fit, ``>= 1``.
+    lr : float
+        Adam's learning rate for the MLP, ``> 0``.
 
     Notes
     -----
@@ -200,21 +213,46 @@ class ActiveLearning(LoopMethod):
     l2: float = 1e-3
     budget: int | None = None
     record_angle: bool = False
+    learner: str = "softmax"
+    hidden: int = 32
+    epochs: int = 30
+    lr: float = 1e-2
     axis = "labels queried"
     label = "active learning"
     provenance = "S"
 
     def __post_init__(self):
         make_sampler(self.sampler)
-        for name, lo in (("k", 1), ("n_seed", 1)):
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
+        for name, lo in (("k", 1), ("n_seed", 1), ("hidden", 1), ("epochs", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
         if not (np.isfinite(self.l2) and self.l2 > 0):
             raise ValueError(f"l2 must be > 0, got {self.l2!r}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.record_angle and self.learner != "softmax":
+            raise ValueError(f"record_angle needs a linear learner (learner='softmax'); the "
+                             f"{self.learner!r} learner has no direction")
         b = self.budget
         if b is not None and (isinstance(b, bool) or int(b) != b or b < 0):
             raise ValueError(f"budget must be None or an integer >= 0, got {b!r}")
+
+    @classmethod
+    def examples(cls) -> list:
+        """Small instances for the engine's conformance checks (horizons of about 12
+        labels: a seed set of 9-10 labels, then rounds of 1 label; one stops at a budget; the
+        MLP learner where torch is installed)."""
+        import importlib.util
+
+        out = [cls(sampler="margin", k=1, n_seed=10),
+               cls(sampler="random", k=1, n_seed=9, budget=11, record_angle=True)]
+        if importlib.util.find_spec("torch") is not None:  # the MLP learner needs torch
+            out.append(cls(sampler="margin", k=2, n_seed=10, learner="mlp", hidden=4,
+                           epochs=3))
+        return out
 
     @property
     def metrics(self) -> tuple:  # type: ignore[override]
@@ -223,7 +261,8 @@ class ActiveLearning(LoopMethod):
 
     @property
     def name(self) -> str:
-        return f"{self.sampler} (k={self.k})"
+        tag = "" if self.learner == "softmax" else f", {self.learner}"
+        return f"{self.sampler} (k={self.k}{tag})"
 
     def horizon(self, rounds: int) -> int:
         """The label horizon of ``rounds`` rounds: ``n_seed + rounds * k``."""
@@ -231,10 +270,16 @@ class ActiveLearning(LoopMethod):
 
     def validate(self, task: Task) -> None:
         """The task must be a pool task large enough for the seed set (within the budget),
-        with ``w_star`` when the angle is recorded."""
+        with ``w_star`` when the angle is recorded; the MLP learner needs torch."""
         if not isinstance(task, PoolTask):
             raise ValueError(f"ActiveLearning runs on a pool task (simlab.active.pools), got "
                              f"{type(task).__name__}")
+        if self.learner == "mlp":
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                raise ValueError("learner='mlp' needs torch (pip install torch); use "
+                                 "learner='softmax' without it")
         D = task.data()
         cap = D.X.shape[0] if self.budget is None else min(D.X.shape[0], self.budget)
         if self.n_seed > cap:
@@ -250,13 +295,25 @@ class ActiveLearning(LoopMethod):
         cap = n if self.budget is None else min(n, self.budget)
         return max(0, (min(int(horizon), cap) - self.n_seed) // self.k)
 
+    def make_learner(self, task: PoolTask, streams=None):
+        """A fresh, unfitted learner for ``task`` (the MLP's seed from the replica's stream
+        :data:`LEARNER_STREAM`, or 0 without ``streams``)."""
+        C = task.data().n_classes
+        if self.learner == "softmax":
+            return SoftmaxRegression(C, l2=self.l2)
+        from simlab.active.neural_learner import MLPLearner
+
+        seed = 0 if streams is None else int(
+            streams.generator(LEARNER_STREAM).integers(2 ** 31))
+        return MLPLearner(C, hidden=self.hidden, epochs=self.epochs, lr=self.lr, seed=seed)
+
     def run(self, task: PoolTask, streams, rounds: int) -> ActiveRun:
         """Run ``rounds`` rounds directly with a replica's streams
         (:class:`~simlab.engine.runner.ReplicaStreams`)."""
         D = task.data()
         oracle = task.oracle(streams.generator(ORACLE_STREAM), budget=self.budget)
-        return run_active(D.X, oracle, SoftmaxRegression(D.n_classes, l2=self.l2),
-                          self.sampler, self.n_seed, self.k, rounds, D.X_test, D.y_test,
+        return run_active(D.X, oracle, self.make_learner(task, streams), self.sampler,
+                          self.n_seed, self.k, rounds, D.X_test, D.y_test,
                           streams.generator(SEED_SET_STREAM), streams.generator(SAMPLER_STREAM),
                           w_star=D.w_star if self.record_angle else None)
 
@@ -267,7 +324,7 @@ class ActiveLearning(LoopMethod):
         D = task.data()
         out = np.empty((cps.size, len(self.metrics)))
         # the unfitted learner: below the seed set size
-        acc0, ang0 = _quality(SoftmaxRegression(D.n_classes, l2=self.l2), D.X_test, D.y_test,
+        acc0, ang0 = _quality(self.make_learner(task), D.X_test, D.y_test,
                               D.w_star if self.record_angle else None)
         out[:, 0], out[:, 1] = 0.0, acc0
         if self.record_angle:

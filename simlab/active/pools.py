@@ -149,6 +149,14 @@ class LinearSeparatorPool(PoolTask):
             raise ValueError(f"inputs must be 'gaussian' or 'sphere', got {self.inputs!r}")
         self._check_noise()
 
+    @classmethod
+    def examples(cls) -> list:
+        """Tiny instances for the engine's conformance checks (two classes, so that a
+        seed set of 9-10 labels holds both with near certainty)."""
+        return [cls(d=3, n_pool=120, n_test=200, seed=1),
+                cls(d=2, n_pool=80, n_test=150, inputs="sphere", noise="tsybakov", tau=0.3,
+                    kappa=1.0, seed=2)]
+
     def _build(self) -> PoolData:
         rng = np.random.default_rng([int(self.seed), 8_1])
         w = rng.standard_normal(self.d)
@@ -210,6 +218,13 @@ class GaussianMixturePool(PoolTask):
         if self.noise == "tsybakov":
             raise ValueError("GaussianMixturePool supports noise 'none' or 'massart'")
         self._check_noise()
+
+    @classmethod
+    def examples(cls) -> list:
+        """A tiny instance for the engine's conformance checks (two classes: the checks'
+        horizon of 12 labels leaves seed sets too small to hold three classes reliably)."""
+        return [cls(d=4, n_classes=2, n_pool=150, n_test=200, sep=1.5, noise="massart",
+                    eta=0.1, seed=3)]
 
     def _build(self) -> PoolData:
         rng = np.random.default_rng([int(self.seed), 8_2])

@@ -17,6 +17,7 @@ from simlab.active import (
     LinearSeparatorPool,
     MarginSampler,
     MissingClassError,
+    PoolTask,
     RandomSampler,
     SoftmaxRegression,
     margin_scores,
@@ -227,3 +228,22 @@ def test_bad_input_errors():
         LinearSeparatorPool(noise="bogus")
     with pytest.raises(ValueError, match="eta"):
         LinearSeparatorPool(noise="massart", eta=0.5)
+
+
+def test_examples_are_small_and_validate_refuses_other_tasks():
+    from simlab.engine import conformance as cf
+
+    pools = LinearSeparatorPool.examples() + GaussianMixturePool.examples()
+    methods = ActiveLearning.examples()
+    assert all(p.dims()["n"] <= 200 and p.dims()["d"] <= 5 for p in pools)
+    assert all(m.horizon(1) <= cf.STEPS for m in methods)
+    for p in pools:  # every pool takes at least the softmax margin example
+        assert cf.compatible(p, methods[0])
+    assert not cf.compatible(GaussianMixturePool.examples()[0], methods[1])  # no w_star
+    tasks, _ = cf.registered()
+    other = [t for t in tasks if not isinstance(t, PoolTask)]
+    assert other
+    for t in other[:3]:
+        with pytest.raises(ValueError, match="pool task"):
+            methods[0].validate(t)
+        assert not cf.compatible(t, methods[0])
