@@ -25,7 +25,9 @@ A component (task family or method) attaches one declaration to its class: :clas
 
 Hooks are bound **by parameter name**: a hook's parameters are taken from ``tdata``,
 ``tmeta`` (the task's packed arrays), ``hyper`` (the method's), ``t`` (the step), ``row`` (the
-metric row a ``record`` op writes), and the names of the slots and stream groups. So a step
+metric row a ``record`` op writes), ``recorded`` (for the step: whether the state it produces,
+at ``t + 1``, is recorded at a checkpoint, so a step can skip diagnostics nobody reads; False
+elsewhere), and the names of the slots and stream groups. So a step
 ``def ou_step(tdata, tmeta, hyper, t, x, noise)`` receives the slot ``x`` and the stream group
 ``noise``; an unknown parameter name is an error naming what is available.
 """
@@ -38,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Names every hook may take besides slots and stream groups.
-STANDARD_ARGS = ("tdata", "tmeta", "hyper", "t", "row")
+STANDARD_ARGS = ("tdata", "tmeta", "hyper", "t", "row", "recorded")
 
 
 @dataclass(frozen=True)

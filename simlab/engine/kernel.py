@@ -238,7 +238,7 @@ def replica_loop_source(p: Plan) -> str:
              "    for src in range(s.shape[0]):",
              "        seed_stream(seed, replica_ids[j], src, s[src])",
              "    w = work[j]"]
-    bind = {"tdata": "tdata", "tmeta": "tmeta", "hyper": "hyper", "t": "t"}
+    bind = {"tdata": "tdata", "tmeta": "tmeta", "hyper": "hyper", "t": "t", "recorded": "False"}
     for i, (_, sl) in enumerate(p.slots):
         bind[sl.name] = f"sl_{sl.name}"
         lines.append(f"    sl_{sl.name} = w[layout[{i}]:layout[{i + 1}]]")
@@ -286,7 +286,8 @@ def replica_loop_source(p: Plan) -> str:
     for i, d in enumerate(p.derived):
         lines += [f"        if track[{i}] != 0:",
                   f"            acc_{i} += {_call(d.op, bind)}"]
-    lines.append(f"        {_call(p.method.step, bind)}")
+    step_bind = dict(bind, recorded="(k < K and checkpoints[k] == t + 1)")
+    lines.append(f"        {_call(p.method.step, step_bind)}")
     if p.task.finite:
         cond = " and ".join(f"all_finite({bind[s]})" for s in p.task.finite)
         lines += [f"    if not ({cond}):", "        status[j] = T"]

@@ -8,7 +8,8 @@ One step of every sampler of :mod:`simlab.subsample.methods` (spec 2.3's referen
 3. the recorded information (the serving-time loss of each instance, free) or a fresh score
    (one extra training forward per instance, counted) is turned into inclusion probabilities
    ``p`` and per-instance multipliers ``v`` by the sampler's rule;
-4. diagnostics, exact given the window: the step direction's conditional mean-squared error
+4. diagnostics, exact given the window (computed only for the steps whose state the engine
+   records: the ``recorded`` argument): the step direction's conditional mean-squared error
    around the window-mean gradient (bias^2 + variance; Poisson design), the same for the
    uniform Horvitz-Thompson sampler at the same budget, an unbiased estimate of the window
    noise ``tr Cov(window-mean gradient)``, the direction's second moment and the largest weight;
@@ -293,9 +294,11 @@ def ss_poisson_step(tdata, tmeta, hyper, theta, X, y, p, v, step, draws, n, sp):
     return cnt
 
 
-def ss_kf_step(tdata, tmeta, hyper, theta, X, y, rec, aux, g2, gbar, step, state, draws, n):
+def ss_kf_step(tdata, tmeta, hyper, theta, X, y, rec, aux, g2, gbar, step, state, draws, n,
+               recorded):
     """Katharopoulos-Fleuret (spec 5.2): ``k`` draws with replacement, by ``q = s / sum s``
-    once the EMA ``tau`` of ``sqrt(n sum q_i^2)`` passes its threshold, else uniform."""
+    once the EMA ``tau`` of ``sqrt(n sum q_i^2)`` passes its threshold, else uniform; the
+    diagnostics only when ``recorded``."""
     D = theta.shape[0]
     kk = int(hyper[1] + 0.5)
     ss_smooth(rec, n, hyper[5], 1.0)
@@ -311,30 +314,31 @@ def ss_kf_step(tdata, tmeta, hyper, theta, X, y, rec, aux, g2, gbar, step, state
         q2 += q * q
     state[7] = 0.9 * state[7] + 0.1 * math.sqrt(n * q2)
     active = state[7] > hyper[12]
-    for j in range(D):
-        gbar[j] = 0.0
-    sq = 0.0
-    inv = 0.0
-    wmax = 0.0
-    for i in range(n):
-        g = stream_grad(tdata, tmeta, theta, X, y, i, 1.0 / n, gbar)  # noqa: F821
-        g2[i] = g * g
-        sq += g2[i]
-        qi = rec[i] / tot if active else 1.0 / n
-        if qi > 0.0:
-            inv += g2[i] / (n * n * qi)
-            if 1.0 / (n * qi) > wmax:
-                wmax = 1.0 / (n * qi)
-    gb2 = 0.0
-    for j in range(D):
-        gb2 += gbar[j] * gbar[j]
-    var = (inv - gb2) / kk
-    vu = (n / hyper[1] - 1.0) * sq / (n * n)
-    state[2] = var
-    state[3] = var / vu if vu > 0.0 else 1.0
-    state[4] = (sq - n * gb2) / (n * (n - 1.0))
-    state[5] = gb2 + var
-    state[6] = wmax
+    if recorded:
+        for j in range(D):
+            gbar[j] = 0.0
+        sq = 0.0
+        inv = 0.0
+        wmax = 0.0
+        for i in range(n):
+            g = stream_grad(tdata, tmeta, theta, X, y, i, 1.0 / n, gbar)  # noqa: F821
+            g2[i] = g * g
+            sq += g2[i]
+            qi = rec[i] / tot if active else 1.0 / n
+            if qi > 0.0:
+                inv += g2[i] / (n * n * qi)
+                if 1.0 / (n * qi) > wmax:
+                    wmax = 1.0 / (n * qi)
+        gb2 = 0.0
+        for j in range(D):
+            gb2 += gbar[j] * gbar[j]
+        var = (inv - gb2) / kk
+        vu = (n / hyper[1] - 1.0) * sq / (n * n)
+        state[2] = var
+        state[3] = var / vu if vu > 0.0 else 1.0
+        state[4] = (sq - n * gb2) / (n * (n - 1.0))
+        state[5] = gb2 + var
+        state[6] = wmax
     for _ in range(kk):
         u = uniform(draws[0])
         if active:
@@ -354,9 +358,10 @@ def ss_kf_step(tdata, tmeta, hyper, theta, X, y, rec, aux, g2, gbar, step, state
     return float(kk)
 
 
-def ss_step(tdata, tmeta, hyper, t, theta, serve, step, gbar, gbias, X, y, rec, p, v, aux,
-            g2, state, data, draws):
-    """One step of the streaming sampler (see the module docstring)."""
+def ss_step(tdata, tmeta, hyper, t, recorded, theta, serve, step, gbar, gbias, X, y, rec, p, v,
+            aux, g2, state, data, draws):
+    """One step of the streaming sampler (see the module docstring); the exact diagnostics
+    (two gradient passes over the window) only when the engine records this step's state."""
     D = theta.shape[0]
     n = y.shape[0]
     rule = int(hyper[0])
@@ -372,10 +377,11 @@ def ss_step(tdata, tmeta, hyper, t, theta, serve, step, gbar, gbias, X, y, rec, 
         step[j] = 0.0
     if rule == 7:
         cnt = ss_kf_step(tdata, tmeta, hyper, theta, X, y, rec, aux, g2, gbar, step, state,
-                         draws, n)
+                         draws, n, recorded)
     else:
         sp = ss_probabilities(hyper, y, rec, p, v, aux, n)
-        ss_diagnose(tdata, tmeta, hyper, theta, X, y, p, v, g2, gbar, gbias, state, n, sp)
+        if recorded:
+            ss_diagnose(tdata, tmeta, hyper, theta, X, y, p, v, g2, gbar, gbias, state, n, sp)
         cnt = ss_poisson_step(tdata, tmeta, hyper, theta, X, y, p, v, step, draws, n, sp)
     state[0] += cnt
     state[1] += cnt + extra
