@@ -19,14 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from simlab.active.learners import check_features, check_labels
+from simlab.tasks._validate import check_int
 
 __all__ = ["MLPLearner"]
-
-
-def _positive_int(name: str, value, lo: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
 
 
 class MLPLearner:
@@ -58,14 +53,14 @@ class MLPLearner:
     def __init__(self, n_classes: int, hidden: int | Sequence[int] = 32, epochs: int = 30,
                  lr: float = 1e-2, batch_size: int = 32, weight_decay: float = 0.0,
                  activation: str = "relu", seed: int = 0, require_all_classes: bool = True):
-        self.n_classes = _positive_int("n_classes", n_classes, 2)
+        self.n_classes = check_int("n_classes", n_classes, 2)
         widths = (hidden,) if np.isscalar(hidden) else tuple(hidden)
         if not widths:
             raise ValueError("hidden must name at least one hidden width")
-        self.hidden = tuple(_positive_int("hidden width", h) for h in widths)
-        self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.seed = _positive_int("seed", seed, 0)
+        self.hidden = tuple(check_int("hidden width", h, 1) for h in widths)
+        self.epochs = check_int("epochs", epochs, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.seed = check_int("seed", seed, 0)
         if not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be > 0, got {lr!r}")
         if not (np.isfinite(weight_decay) and weight_decay >= 0):

@@ -22,6 +22,7 @@ import numpy as np
 
 from simlab.engine.model import Task
 from simlab.oracles import ExactOracle, MassartOracle, Oracle, TsybakovOracle
+from simlab.tasks._validate import check_int
 
 __all__ = ["PoolData", "PoolTask", "LinearSeparatorPool", "GaussianMixturePool"]
 
@@ -52,11 +53,6 @@ class PoolData:
     n_classes: int
     w_star: np.ndarray | None = None
     margins: np.ndarray | None = None
-
-
-def _int(name: str, value, lo: int) -> None:
-    if isinstance(value, bool) or int(value) != value or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
 
 
 class PoolTask(Task):
@@ -141,10 +137,10 @@ class LinearSeparatorPool(PoolTask):
     family: ClassVar[str] = "linear-separator pool"
 
     def __post_init__(self):
-        _int("d", self.d, 2)
-        _int("n_pool", self.n_pool, 1)
-        _int("n_test", self.n_test, 1)
-        _int("seed", self.seed, 0)
+        check_int("d", self.d, 2)
+        check_int("n_pool", self.n_pool, 1)
+        check_int("n_test", self.n_test, 1)
+        check_int("seed", self.seed, 0)
         if self.inputs not in ("gaussian", "sphere"):
             raise ValueError(f"inputs must be 'gaussian' or 'sphere', got {self.inputs!r}")
         self._check_noise()
@@ -208,11 +204,11 @@ class GaussianMixturePool(PoolTask):
     family: ClassVar[str] = "gaussian-mixture pool"
 
     def __post_init__(self):
-        _int("d", self.d, 1)
-        _int("n_classes", self.n_classes, 2)
-        _int("n_pool", self.n_pool, 1)
-        _int("n_test", self.n_test, 1)
-        _int("seed", self.seed, 0)
+        check_int("d", self.d, 1)
+        check_int("n_classes", self.n_classes, 2)
+        check_int("n_pool", self.n_pool, 1)
+        check_int("n_test", self.n_test, 1)
+        check_int("seed", self.seed, 0)
         if not (np.isfinite(self.sep) and self.sep > 0):
             raise ValueError(f"sep must be > 0, got {self.sep!r}")
         if self.noise == "tsybakov":

@@ -21,7 +21,7 @@ from simlab.subsample.methods import (
     LossProportional,
     Uniform,
     WaterFill,
-    composed_ops,
+    window_steps,
 )
 from simlab.subsample.probabilities import inclusion_probabilities, waterfill
 from theory import subsample as th
@@ -497,28 +497,13 @@ def t_unbiased_measure(r):
     xs, mean, se, exact = [], [], [], []
     for task in (LogisticStream(d=4, window=p_["n"], warm=0.5, n_test=20, seed=r.seed % 1000),
                  LinearStream(d=4, window=p_["n"], seed=r.seed % 1000)):
-        mod = composed_ops(task)
-        tdata, tmeta = task.packed()
-        hyper = method.hyper(task)
-        n, d, D = p_["n"], 4, 5
+        D = task.dims()["D"]
         for w in range(b["windows"]):
-            theta = np.zeros(D)
-            mod.stream_init(tdata, tmeta, theta)
-            serve = theta + p_["staleness"] * rng.standard_normal(D)
-            X, y = np.zeros(n * d), np.zeros(n)
+            offset = p_["staleness"] * rng.standard_normal(D)  # the serving copy's staleness
             data = rng.integers(1, 2 ** 62, (1, 2)).astype(np.uint64)
-            mod.stream_window(tdata, tmeta, 0, data, X, y)
-            rec, p, v, aux, g2 = (np.zeros(n) for _ in range(5))
-            gbar, gbias, state = np.zeros(D), np.zeros(D), np.zeros(8)
-            mod.ss_scores(tdata, tmeta, hyper, theta, serve, X, y, rec, gbias, n)
-            sp = mod.ss_probabilities(hyper, y, rec, p, v, aux, n)
-            mod.ss_diagnose(tdata, tmeta, hyper, theta, X, y, p, v, g2, gbar, gbias, state, n,
-                            sp)
             draws = rng.integers(1, 2 ** 62, (1, 2)).astype(np.uint64)
-            steps = np.zeros((b["draws"], D))
-            for j in range(b["draws"]):
-                mod.ss_poisson_step(tdata, tmeta, hyper, theta, X, y, p.copy(), v, steps[j],
-                                    draws, n, sp)
+            out = window_steps(task, method, offset, data, draws, b["draws"])
+            steps, gbar = out["steps"], out["gbar"]
             xs += [f"{task.family} window {w} coord {c}" for c in range(D)]
             mean += list(steps.mean(0))
             se += list(steps.std(0, ddof=1) / np.sqrt(b["draws"]))

@@ -445,6 +445,51 @@ def composed_ops(task: Task):
     return sys.modules[kernel.get_kernel(type(task), StreamSampler, "numba").__module__]
 
 
+def window_steps(task: Task, method: StreamSampler, serve_offset: np.ndarray | None,
+                 data: np.ndarray, draws: np.ndarray, repeats: int) -> dict:
+    """One window of ``task`` at its starting model, scored, probabilities and exact
+    diagnostics (the kernel's own ops, :func:`composed_ops`), then ``repeats`` independent
+    Poisson draws of the step direction (for the Poisson rules).
+
+    Parameters
+    ----------
+    serve_offset : ndarray, optional
+        The serving copy is the starting model plus this (stale record); ``None``: fresh.
+    data, draws : ndarray of uint64, shape (1, 2)
+        States of the window's and the draws' streams (advanced in place).
+    repeats : int
+        Draws of the step.
+
+    Returns
+    -------
+    dict
+        ``p`` (inclusion probabilities), ``gbar`` (window-mean gradient), ``gbias`` (the
+        step's exact mean), ``state`` (the diagnostics, see :mod:`stream_ops`), ``steps``
+        (``repeats x D``) and ``counts`` (instances drawn per repeat).
+    """
+    mod = composed_ops(task)
+    tdata, tmeta = task.packed()
+    hyper = method.hyper(task)
+    dims = task.dims()
+    n, d, D = dims["n"], dims["d"], dims["D"]
+    theta = np.zeros(D)
+    mod.stream_init(tdata, tmeta, theta)
+    serve = theta if serve_offset is None else theta + serve_offset
+    X, y = np.zeros(n * d), np.zeros(n)
+    mod.stream_window(tdata, tmeta, 0, data, X, y)
+    rec, p, v, aux, g2 = (np.zeros(n) for _ in range(5))
+    gbar, gbias, state = np.zeros(D), np.zeros(D), np.zeros(8)
+    mod.ss_scores(tdata, tmeta, hyper, theta, serve, X, y, rec, gbias, n)
+    sp = mod.ss_probabilities(hyper, y, rec, p, v, aux, n)
+    mod.ss_diagnose(tdata, tmeta, hyper, theta, X, y, p, v, g2, gbar, gbias, state, n, sp)
+    steps = np.zeros((repeats, D))
+    counts = np.zeros(repeats)
+    for r in range(repeats):
+        counts[r] = mod.ss_poisson_step(tdata, tmeta, hyper, theta, X, y, p.copy(), v, steps[r],
+                                        draws, n, sp)
+    return dict(p=p, gbar=gbar, gbias=gbias, state=state, steps=steps, counts=counts)
+
+
 #: The main samplers of the figures, by label.
 MAIN = (Full, Uniform, WaterFill, FreshWaterFill, NegativeDownsampling, SelectiveBackprop, TopK,
         KatharopoulosFleuret)
