@@ -26,7 +26,7 @@ import numpy as np
 
 from simlab.active.learners import SoftmaxRegression, check_features
 from simlab.active.pools import PoolTask
-from simlab.active.samplers import Sampler, make_sampler
+from simlab.active.samplers import SAMPLERS, Sampler, make_sampler
 from simlab.engine.model import LoopMethod, Task
 from simlab.oracles import BudgetExhausted, Oracle
 
@@ -51,12 +51,17 @@ class ActiveRun:
         ``angle(w, w*)`` in radians, when ``w_star`` was given.
     batches : list of ndarray
         The seed set, then each round's selected pool indices.
+    info : dict
+        What the sampler reports about itself: for Cluster-Margin the clustering's
+        threshold ``eps``, its source (``"given"`` or ``"default"``), ``method`` and
+        ``n_clusters``.
     """
 
     labels: np.ndarray
     test_acc: np.ndarray
     angle: np.ndarray | None
     batches: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
 
     @property
     def labeled(self) -> np.ndarray:
@@ -167,8 +172,14 @@ def run_active(X, oracle: Oracle, learner, sampler: Sampler | str, n_seed: int, 
         a, g = _quality(learner, X_test, y_test, w_star)
         accs.append(a)
         angs.append(g)
+    info = {}
+    c = getattr(sampler, "clustering", None)
+    if c is not None:
+        info = {"eps": c.eps, "eps_source": c.eps_source, "method": c.method,
+                "n_clusters": c.n_clusters}
     return ActiveRun(labels=np.asarray(labels, dtype=np.int64), test_acc=np.asarray(accs),
-                     angle=None if w_star is None else np.asarray(angs), batches=batches)
+                     angle=None if w_star is None else np.asarray(angs), batches=batches,
+                     info=info)
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,9 @@ class ActiveLearning(LoopMethod):
 
     Parameters
     ----------
-    sampler : {"random", "margin"}
+    sampler : str
+        A name of :data:`simlab.active.samplers.SAMPLERS`: ``"random"``, ``"margin"``,
+        ``"cluster_margin"``, ``"coreset"``, ``"badge"``, ``"cmv_det"``, ``"cmv_cells"``.
     k : int
         Batch size per round, ``>= 1``.
     n_seed : int
@@ -200,6 +213,19 @@ class ActiveLearning(LoopMethod):
         Adam epochs of each MLP fit, ``>= 1``.
     lr : float
         Adam's learning rate for the MLP, ``> 0``.
+    km_ratio : float
+        ``k_m / k`` of Cluster-Margin and Cluster-MarginV, ``>= 1`` (10: the paper's Open
+        Images setting; 1.25: CIFAR/SVHN [S, spec 2.6]).
+    eps : float, optional
+        Cluster-Margin's HAC threshold; default derived from the data
+        (:func:`simlab.active.clustering.default_threshold`).
+    partitions : int
+        Random pool parts of CoreSet and BADGE (the paper's device for large batches,
+        spec 3 [P]), ``>= 1``.
+    require_all_classes : bool
+        The learner refuses a seed set that misses a class
+        (:class:`~simlab.active.learners.MissingClassError`, the default); ``False`` lets it
+        fit without them (their logits stay at the ridge's zero until labeled).
 
     Notes
     -----
@@ -217,12 +243,25 @@ class ActiveLearning(LoopMethod):
     hidden: int = 32
     epochs: int = 30
     lr: float = 1e-2
+    km_ratio: float = 10.0
+    eps: float | None = None
+    partitions: int = 1
+    require_all_classes: bool = True
     axis = "labels queried"
     label = "active learning"
     provenance = "S"
 
     def __post_init__(self):
-        make_sampler(self.sampler)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got "
+                             f"{self.sampler!r}")
+        if not (np.isfinite(self.km_ratio) and self.km_ratio >= 1):
+            raise ValueError(f"km_ratio must be >= 1 (k_m >= k), got {self.km_ratio!r}")
+        if self.eps is not None and not (np.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"eps must be None or a number > 0, got {self.eps!r}")
+        p = self.partitions
+        if isinstance(p, bool) or int(p) != p or p < 1:
+            raise ValueError(f"partitions must be an integer >= 1, got {p!r}")
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
         for name, lo in (("k", 1), ("n_seed", 1), ("hidden", 1), ("epochs", 1)):
@@ -243,12 +282,13 @@ class ActiveLearning(LoopMethod):
     @classmethod
     def examples(cls) -> list:
         """Small instances for the engine's conformance checks (horizons of about 12
-        labels: a seed set of 9-10 labels, then rounds of 1 label; one stops at a budget; the
-        MLP learner where torch is installed)."""
+        labels: a seed set of 9-10 labels, then rounds of 1 or 2 labels; one stops at a
+        budget; Cluster-Margin; the MLP learner where torch is installed)."""
         import importlib.util
 
         out = [cls(sampler="margin", k=1, n_seed=10),
-               cls(sampler="random", k=1, n_seed=9, budget=11, record_angle=True)]
+               cls(sampler="random", k=1, n_seed=9, budget=11, record_angle=True),
+               cls(sampler="cluster_margin", k=2, n_seed=10, km_ratio=2.0)]
         if importlib.util.find_spec("torch") is not None:  # the MLP learner needs torch
             out.append(cls(sampler="margin", k=2, n_seed=10, learner="mlp", hidden=4,
                            epochs=3))
@@ -256,8 +296,11 @@ class ActiveLearning(LoopMethod):
 
     @property
     def metrics(self) -> tuple:  # type: ignore[override]
-        """``("labels", "test_acc")`` plus ``"angle"`` with ``record_angle``."""
-        return ("labels", "test_acc") + (("angle",) if self.record_angle else ())
+        """``("labels", "test_acc")``, plus ``"angle"`` with ``record_angle``, plus ``"eps"``
+        (the replica's HAC threshold; 0 when no round ran, so nothing was clustered) for
+        Cluster-Margin."""
+        return ("labels", "test_acc") + (("angle",) if self.record_angle else ()) + \
+            (("eps",) if self.sampler == "cluster_margin" else ())
 
     @property
     def name(self) -> str:
@@ -295,24 +338,32 @@ class ActiveLearning(LoopMethod):
         cap = n if self.budget is None else min(n, self.budget)
         return max(0, (min(int(horizon), cap) - self.n_seed) // self.k)
 
+    def make_sampler(self) -> Sampler:
+        """A fresh sampler with this loop's settings (one per replica: Cluster-Margin
+        clusters each replica's embedded pool once)."""
+        return make_sampler(self.sampler, km_ratio=self.km_ratio, eps=self.eps,
+                            partitions=self.partitions)
+
     def make_learner(self, task: PoolTask, streams=None):
         """A fresh, unfitted learner for ``task`` (the MLP's seed from the replica's stream
         :data:`LEARNER_STREAM`, or 0 without ``streams``)."""
         C = task.data().n_classes
         if self.learner == "softmax":
-            return SoftmaxRegression(C, l2=self.l2)
+            return SoftmaxRegression(C, l2=self.l2,
+                                     require_all_classes=self.require_all_classes)
         from simlab.active.neural_learner import MLPLearner
 
         seed = 0 if streams is None else int(
             streams.generator(LEARNER_STREAM).integers(2 ** 31))
-        return MLPLearner(C, hidden=self.hidden, epochs=self.epochs, lr=self.lr, seed=seed)
+        return MLPLearner(C, hidden=self.hidden, epochs=self.epochs, lr=self.lr, seed=seed,
+                          require_all_classes=self.require_all_classes)
 
     def run(self, task: PoolTask, streams, rounds: int) -> ActiveRun:
         """Run ``rounds`` rounds directly with a replica's streams
         (:class:`~simlab.engine.runner.ReplicaStreams`)."""
         D = task.data()
         oracle = task.oracle(streams.generator(ORACLE_STREAM), budget=self.budget)
-        return run_active(D.X, oracle, self.make_learner(task, streams), self.sampler,
+        return run_active(D.X, oracle, self.make_learner(task, streams), self.make_sampler(),
                           self.n_seed, self.k, rounds, D.X_test, D.y_test,
                           streams.generator(SEED_SET_STREAM), streams.generator(SAMPLER_STREAM),
                           w_star=D.w_star if self.record_angle else None)
@@ -337,4 +388,6 @@ class ActiveLearning(LoopMethod):
             out[ok, 1] = res.test_acc[j[ok]]
             if self.record_angle:
                 out[ok, 2] = res.angle[j[ok]]
+        if self.sampler == "cluster_margin":  # the replica's threshold (0: never clustered)
+            out[:, -1] = res.info.get("eps", 0.0) if H >= self.n_seed else 0.0
         return out

@@ -141,6 +141,31 @@ class MLPLearner:
         finally:
             torch.set_num_threads(threads)
 
+    def embed(self, X) -> np.ndarray:
+        """The penultimate-layer activations ``z(x)``, shape ``(n, hidden[-1])``: the
+        embedding Cluster-Margin, CoreSet and BADGE use (spec 2.2).
+
+        Raises
+        ------
+        RuntimeError
+            Before the first fit (there is no trained embedding yet).
+        """
+        X = check_features(X)
+        if self.model_ is None:
+            raise RuntimeError("MLPLearner.embed needs a fitted model (fit it on the seed set)")
+        if X.shape[1] != self.n_features_:
+            raise ValueError(f"X has {X.shape[1]} features; the model was fitted on "
+                             f"{self.n_features_}")
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                return self.model_.features(torch.tensor(X, dtype=torch.float64)).numpy().copy()
+        finally:
+            torch.set_num_threads(threads)
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape ``(n, C)`` (uniform before the first fit)."""
         from scipy.special import softmax

@@ -24,7 +24,7 @@ from simlab.engine.model import Task
 from simlab.oracles import ExactOracle, MassartOracle, Oracle, TsybakovOracle
 from simlab.tasks._validate import check_int
 
-__all__ = ["PoolData", "PoolTask", "LinearSeparatorPool", "GaussianMixturePool"]
+__all__ = ["PoolData", "PoolTask", "LinearSeparatorPool", "GaussianMixturePool", "DuplicatedPool"]
 
 NOISES = ("none", "massart", "tsybakov")
 
@@ -232,3 +232,81 @@ class GaussianMixturePool(PoolTask):
         X = mu[y] + rng.standard_normal((n, self.d))
         k = self.n_pool
         return PoolData(X[:k], y[:k], X[k:], y[k:], int(self.n_classes))
+
+
+@dataclass(frozen=True)
+class DuplicatedPool(PoolTask):
+    """A Gaussian-mixture pool with near-duplicates: the large-batch setting (spec 8.3 item 2).
+
+    ``n_base`` base points are drawn as in :class:`GaussianMixturePool` (``C`` classes of
+    unit-variance Gaussians with means of norm ``sep``); each is repeated ``copies`` times
+    with isotropic jitter of standard deviation ``jitter`` (the copies keep the base point's
+    label), mimicking web-scale redundancy, where top-k Margin spends a batch on copies of a
+    few uncertain points. The test set is ``n_test`` fresh draws of the mixture (no copies).
+
+    Parameters
+    ----------
+    d : int
+        Dimension, ``>= 1``.
+    n_classes : int
+        ``C >= 2``.
+    n_base, copies, n_test : int
+        ``>= 1``; the pool has ``n_base * copies`` points.
+    sep : float
+        Norm of the class means, ``> 0``.
+    jitter : float
+        Standard deviation of the copies around their base point, ``>= 0``.
+    noise, eta : str, float
+        Oracle noise (``"none"`` or ``"massart"``).
+    seed : int
+    """
+
+    d: int = 10
+    n_classes: int = 10
+    n_base: int = 2000
+    copies: int = 10
+    n_test: int = 2000
+    sep: float = 3.0
+    jitter: float = 0.05
+    noise: str = "none"
+    eta: float = 0.0
+    tau: float = 0.1
+    kappa: float = 1.0
+    seed: int = 0
+    family: ClassVar[str] = "near-duplicate pool"
+
+    def __post_init__(self):
+        check_int("d", self.d, 1)
+        check_int("n_classes", self.n_classes, 2)
+        check_int("n_base", self.n_base, 1)
+        check_int("copies", self.copies, 1)
+        check_int("n_test", self.n_test, 1)
+        check_int("seed", self.seed, 0)
+        if not (np.isfinite(self.sep) and self.sep > 0):
+            raise ValueError(f"sep must be > 0, got {self.sep!r}")
+        if not (np.isfinite(self.jitter) and self.jitter >= 0):
+            raise ValueError(f"jitter must be >= 0, got {self.jitter!r}")
+        if self.noise == "tsybakov":
+            raise ValueError("DuplicatedPool supports noise 'none' or 'massart'")
+        self._check_noise()
+
+    @classmethod
+    def examples(cls) -> list:
+        """A tiny instance for the engine's conformance checks (two classes)."""
+        return [cls(d=3, n_classes=2, n_base=40, copies=4, n_test=150, sep=2.0, seed=5)]
+
+    def _build(self) -> PoolData:
+        rng = np.random.default_rng([int(self.seed), 8_5])
+        mu = rng.standard_normal((self.n_classes, self.d))
+        mu *= self.sep / np.linalg.norm(mu, axis=1, keepdims=True)
+        n = self.n_base + self.n_test
+        y = np.arange(n, dtype=np.int64) % self.n_classes
+        rng.shuffle(y)
+        X = mu[y] + rng.standard_normal((n, self.d))
+        base, yb = X[:self.n_base], y[:self.n_base]
+        Xp = np.repeat(base, self.copies, axis=0)
+        Xp += self.jitter * rng.standard_normal(Xp.shape)
+        yp = np.repeat(yb, self.copies)
+        perm = rng.permutation(Xp.shape[0])
+        return PoolData(Xp[perm], yp[perm], X[self.n_base:], y[self.n_base:],
+                        int(self.n_classes))

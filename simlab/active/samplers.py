@@ -12,7 +12,27 @@ import numpy as np
 
 from simlab.active.learners import check_features
 
-__all__ = ["Sampler", "RandomSampler", "MarginSampler", "margin_scores", "make_sampler"]
+__all__ = ["Sampler", "RandomSampler", "MarginSampler", "embeddings", "margin_scores",
+           "make_sampler"]
+
+
+def embeddings(model, X) -> np.ndarray:
+    """The embedding ``z(x)`` of the pool points ``X`` under ``model``.
+
+    ``model.embed(X)`` when the learner has one (the penultimate layer of a neural learner,
+    spec 2.2), else the features ``X`` themselves (a linear learner's input space).
+
+    Returns
+    -------
+    ndarray, shape (n, D), finite float64
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite embeddings.
+    """
+    Z = model.embed(X) if hasattr(model, "embed") else X
+    return check_features(Z, "embeddings")
 
 
 def margin_scores(proba) -> np.ndarray:
@@ -123,11 +143,39 @@ class MarginSampler(Sampler):
         return U[order[:k]]
 
 
-def make_sampler(name: str | Sampler) -> Sampler:
-    """A sampler from its name (``"random"``, ``"margin"``) or the sampler itself."""
+#: Sampler names of :func:`make_sampler`: ``(module, class, options it takes)``.
+SAMPLERS = {
+    "random": ("simlab.active.samplers", "RandomSampler", ()),
+    "margin": ("simlab.active.samplers", "MarginSampler", ()),
+    "cluster_margin": ("simlab.active.cluster_margin", "ClusterMarginSampler",
+                       ("km_ratio", "eps")),
+    "coreset": ("simlab.active.diversity", "CoreSetSampler", ("partitions",)),
+    "badge": ("simlab.active.diversity", "BadgeSampler", ("partitions",)),
+    "cmv_det": ("simlab.active.volume", "ClusterMarginVSampler", ("km_ratio",)),
+    "cmv_cells": ("simlab.active.volume", "ClusterMarginVSampler", ("km_ratio",)),
+}
+
+
+def make_sampler(name: str | Sampler, **options) -> Sampler:
+    """A sampler from its name (a key of :data:`SAMPLERS`) or the sampler itself.
+
+    Parameters
+    ----------
+    name : str or Sampler
+    **options
+        Settings; each sampler takes those :data:`SAMPLERS` lists for it (``km_ratio``,
+        ``eps``, ``partitions``) and ignores the others, so one set of loop settings serves
+        every sampler.
+    """
     if isinstance(name, Sampler):
         return name
-    table = {"random": RandomSampler, "margin": MarginSampler}
-    if name not in table:
-        raise ValueError(f"sampler must be one of {sorted(table)} or a Sampler, got {name!r}")
-    return table[name]()
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)} or a Sampler, got "
+                         f"{name!r}")
+    import importlib
+
+    module, cls, takes = SAMPLERS[name]
+    kw = {k: options[k] for k in takes if k in options}
+    if name.startswith("cmv_"):
+        kw["reading"] = name[4:]
+    return getattr(importlib.import_module(module), cls)(**kw)

@@ -216,7 +216,7 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="exceed the pool"):
         run_active(X, ExactOracle(y), SoftmaxRegression(2), "margin", 100, 50, 5, *args)
     with pytest.raises(ValueError, match="sampler"):
-        ActiveLearning(sampler="coreset")
+        ActiveLearning(sampler="kmeans")
     g = GaussianMixturePool(d=2, n_classes=5, n_pool=100, n_test=10)
     with pytest.raises(MissingClassError, match="class"):
         simlab.simulate(g, ActiveLearning(n_seed=2, k=2), steps=10, replicas=1)
