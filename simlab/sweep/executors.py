@@ -12,7 +12,8 @@ by ``(seed, replica)``, and the number of threads does not change a replica's tr
 Names: ``local`` (local worker processes; ``processes`` is the same), ``serial`` (this process)
 and ``dask``. A dask task's key names exactly its work: the full record key and the replica
 block ``[start, stop)`` (:func:`dask_key`), so two sweeps on one scheduler never receive each
-other's results. A lost scheduler raises :class:`ExecutorLost`.
+other's results; jobs that are not sweep jobs carry their own ``dask_key`` str. A lost
+scheduler raises :class:`ExecutorLost`.
 
 Threads: numba reads ``NUMBA_NUM_THREADS`` when it is imported, so the local executors set it
 in the environment their worker processes are started with (``threads`` per worker; by default
@@ -36,8 +37,21 @@ ALIASES = {"processes": "local"}
 
 
 def dask_key(job) -> str:
-    """The dask key of a job: the full record key, the seed and the replica block."""
-    r = job.rid
+    """The dask key of a job: the full record key, the seed and the replica block.
+
+    Jobs other than sweep jobs name their work themselves: a job with a ``dask_key``
+    attribute (a str, or a property computing one) is submitted under that key, which must
+    name exactly its work (e.g. a digest of its inputs), as the sweep's keys do.
+    """
+    own = getattr(job, "dask_key", None)
+    if own is not None:
+        if not isinstance(own, str) or not own:
+            raise SweepError(f"a job's dask_key must be a non-empty str, got {own!r}")
+        return own
+    r = getattr(job, "rid", None)
+    if r is None:
+        raise SweepError(f"the dask executor needs jobs with a record id (.rid) or a "
+                         f"dask_key str naming their work; got a {type(job).__name__}")
     return f"simlab-{r.key}-seed{r.seed}-r{r.start}-{r.stop}"
 
 
