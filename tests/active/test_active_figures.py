@@ -62,3 +62,20 @@ def test_large_batch_quick(tmp_path):
     np.testing.assert_allclose(got, tr.metric("test_acc")[1:].mean(axis=1))
     assert set(summary["Cluster-Margin fewer labels than the best other sampler (spec 5.1)"]) \
         == {f"k_t={k}" for k in b["batches"]}
+
+
+def test_label_complexity_quick(tmp_path):
+    mod = _load("active_f3_label_complexity")
+    mod.main(["--quick", "--out", str(tmp_path), "--seed", "4", "--quiet"])
+    meta = _check_outputs(tmp_path, "active_f3_label_complexity")
+    # Margin's mean N(eps) at d = 5, recomputed with a plain simulate
+    from simlab.active import LinearSeparatorPool, StagewiseMargin, labels_to_reach
+
+    m = StagewiseMargin(selector="margin_uniform", k=10)
+    H = 21 * 10
+    tr = simulate(LinearSeparatorPool(d=5, n_pool=20_000, n_test=10, seed=1), m, steps=H,
+                  replicas=3, seed=4, checkpoints=np.arange(0, H + 1, 10))
+    want = [np.mean(labels_to_reach(tr.checkpoints, tr.metric("err").T, e)) for e in mod.EPS]
+    got = meta["curves"]["d=5/margin_uniform"]["mean"]
+    np.testing.assert_allclose([float(g) if not isinstance(g, str) else np.inf for g in got],
+                               want)
