@@ -131,13 +131,18 @@ class MLPLearner:
         if X.shape[1] != self.n_features_:
             raise ValueError(f"X has {X.shape[1]} features; the model was fitted on "
                              f"{self.n_features_}")
+        return self._forward(X, self.model_)
+
+    @staticmethod
+    def _forward(X: np.ndarray, fn) -> np.ndarray:
+        """``fn`` on ``X`` in float64 without gradients, on one torch thread (restored)."""
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with torch.no_grad():
-                return self.model_(torch.tensor(X, dtype=torch.float64)).numpy().copy()
+                return fn(torch.tensor(X, dtype=torch.float64)).numpy().copy()
         finally:
             torch.set_num_threads(threads)
 
@@ -156,15 +161,7 @@ class MLPLearner:
         if X.shape[1] != self.n_features_:
             raise ValueError(f"X has {X.shape[1]} features; the model was fitted on "
                              f"{self.n_features_}")
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with torch.no_grad():
-                return self.model_.features(torch.tensor(X, dtype=torch.float64)).numpy().copy()
-        finally:
-            torch.set_num_threads(threads)
+        return self._forward(X, self.model_.features)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape ``(n, C)`` (uniform before the first fit)."""

@@ -61,6 +61,17 @@ class PoolTask(Task):
 
     family: ClassVar[str] = "pool"
 
+    def _check_mixture(self, counts: dict) -> None:
+        """The checks of the mixture pools: integer sizes (``counts``: name -> minimum), the
+        seed, ``sep > 0``, no Tsybakov noise (they have no margins), the noise settings."""
+        for name, lo in {**counts, "seed": 0}.items():
+            check_int(name, getattr(self, name), lo)
+        if not (np.isfinite(self.sep) and self.sep > 0):
+            raise ValueError(f"sep must be > 0, got {self.sep!r}")
+        if self.noise == "tsybakov":
+            raise ValueError(f"{type(self).__name__} supports noise 'none' or 'massart'")
+        self._check_noise()
+
     def _check_noise(self) -> None:
         if self.noise not in NOISES:
             raise ValueError(f"noise must be one of {NOISES}, got {self.noise!r}")
@@ -204,16 +215,7 @@ class GaussianMixturePool(PoolTask):
     family: ClassVar[str] = "gaussian-mixture pool"
 
     def __post_init__(self):
-        check_int("d", self.d, 1)
-        check_int("n_classes", self.n_classes, 2)
-        check_int("n_pool", self.n_pool, 1)
-        check_int("n_test", self.n_test, 1)
-        check_int("seed", self.seed, 0)
-        if not (np.isfinite(self.sep) and self.sep > 0):
-            raise ValueError(f"sep must be > 0, got {self.sep!r}")
-        if self.noise == "tsybakov":
-            raise ValueError("GaussianMixturePool supports noise 'none' or 'massart'")
-        self._check_noise()
+        self._check_mixture({"d": 1, "n_classes": 2, "n_pool": 1, "n_test": 1})
 
     @classmethod
     def examples(cls) -> list:
@@ -276,19 +278,9 @@ class DuplicatedPool(PoolTask):
     family: ClassVar[str] = "near-duplicate pool"
 
     def __post_init__(self):
-        check_int("d", self.d, 1)
-        check_int("n_classes", self.n_classes, 2)
-        check_int("n_base", self.n_base, 1)
-        check_int("copies", self.copies, 1)
-        check_int("n_test", self.n_test, 1)
-        check_int("seed", self.seed, 0)
-        if not (np.isfinite(self.sep) and self.sep > 0):
-            raise ValueError(f"sep must be > 0, got {self.sep!r}")
+        self._check_mixture({"d": 1, "n_classes": 2, "n_base": 1, "copies": 1, "n_test": 1})
         if not (np.isfinite(self.jitter) and self.jitter >= 0):
             raise ValueError(f"jitter must be >= 0, got {self.jitter!r}")
-        if self.noise == "tsybakov":
-            raise ValueError("DuplicatedPool supports noise 'none' or 'massart'")
-        self._check_noise()
 
     @classmethod
     def examples(cls) -> list:

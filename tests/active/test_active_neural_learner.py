@@ -90,3 +90,20 @@ def test_active_learning_runs_the_mlp_through_simulate():
     for kw in (dict(hidden=0), dict(epochs=0), dict(lr=-1.0)):
         with pytest.raises(ValueError, match=next(iter(kw))):
             ActiveLearning(learner="mlp", **kw)
+
+
+def test_embed_is_the_penultimate_layer_and_needs_a_fit():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    m = MLPLearner(2, hidden=(6, 5), epochs=2)
+    with pytest.raises(RuntimeError, match="fitted"):
+        m.embed(X)
+    m.fit(X, y)
+    Z = m.embed(X)
+    assert Z.shape == (40, 5) and (Z >= 0).all()  # after the last ReLU
+    with torch.no_grad():  # the head applied to the embedding gives the logits
+        logits = m.model_.head(torch.tensor(Z)).numpy()
+    np.testing.assert_allclose(logits, m.decision_function(X), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="features"):
+        m.embed(X[:, :2])
