@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_cuda_kernels_pass_on_the_simulator():
-    """``tests/cuda`` under ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is imported)."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    """``tests/cuda`` under ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is imported), with the
+    BLAS kernels the engine fingerprints were recorded with (``OPENBLAS_CORETYPE``, see
+    ``tests/engine/fingerprint.py``)."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", OPENBLAS_CORETYPE="Haswell")
     r = subprocess.run([sys.executable, "-m", "pytest", "tests/cuda", "-q",
                         "-p", "no:cacheprovider"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

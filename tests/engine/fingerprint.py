@@ -63,6 +63,15 @@ def methods() -> dict:
     }
 
 
+#: The environment the fingerprints are computed in (set before numpy loads, so in a fresh
+#: process): OpenBLAS picks its kernels by CPU, and its AVX-512 (SkylakeX) kernels round the
+#: task families' matrix products differently from the AVX2 (Haswell) ones the fingerprints
+#: were recorded with (measured: 40 of the 120 hashes differ on an AVX-512 machine, none with
+#: the Haswell kernels). Pinning the kernels keeps the check bit for bit on any x86-64 CPU
+#: with AVX2.
+PINNED_ENV = {"OPENBLAS_CORETYPE": "Haswell"}
+
+
 def fingerprint(values: np.ndarray, checkpoints: np.ndarray) -> dict:
     """``{metric: sha256}`` of the metric arrays (and of the checkpoints)."""
     out = {"checkpoints": hashlib.sha256(np.ascontiguousarray(checkpoints).tobytes()).hexdigest()}
