@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from simlab.claims import KNOWN_FINDINGS, Verdict, load_all
-from simlab.meta import dumps, git_commit
+from simlab.meta import dumps, git_commit, tree_clean
 
 SYMBOL = {"holds": "holds", "violated": "VIOLATED", "inconclusive": "inconclusive"}
 
@@ -116,7 +116,8 @@ def cmd_verify(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "verify-report.md").write_text(_markdown(rows, verdicts, budget, seconds))
-    report = {"budget": budget, "commit": git_commit(), "seconds": seconds,
+    report = {"budget": budget, "commit": git_commit(), "clean": tree_clean(),
+              "seconds": seconds,
               "papers": sorted({c.paper for c in claims}),
               "claims": [dict(v.to_dict(), title=c.title) for v, c in zip(verdicts, claims)]}
     (out / "verify-report.json").write_text(dumps(report, indent=2))

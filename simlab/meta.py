@@ -62,6 +62,17 @@ def git_commit(short: bool = True) -> str:
         return "unknown"
 
 
+def tree_clean() -> bool:
+    """Whether the checkout's tracked files (and the untracked ones git does not ignore)
+    equal its HEAD commit; ``False`` outside a checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == ""
+
+
 def reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0); True on success."""
     try:

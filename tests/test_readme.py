@@ -1,4 +1,11 @@
-"""The README's tables are generated from a verify report, and say what a fresh run measures."""
+"""The README's tables are generated from a verify report, and say what a fresh run measures.
+
+The fresh run is ``simlab verify`` (quick) in a temporary folder, unless the checkout's own
+``verify-report.json`` already is one: written by the quick budget from a clean tree at the
+current commit, the tree still clean, covering every registered claim (as in CI, where the
+README's first command has just run it on the same clone). The claims are seeded, so the two
+are the same run.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,29 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
+def _reusable_report() -> dict | None:
+    from simlab.claims import load_all
+    from simlab.meta import git_commit, tree_clean
+
+    path = ROOT / "verify-report.json"
+    if not path.exists():
+        return None
+    try:
+        rep = json.loads(path.read_text())
+    except ValueError:
+        return None
+    ids = {c["id"] for c in rep.get("claims", [])}
+    ok = (rep.get("budget") == "quick" and rep.get("clean") is True
+          and rep.get("commit") == git_commit() and tree_clean()
+          and ids == set(load_all()))
+    return rep if ok else None
+
+
 @pytest.fixture(scope="module")
 def fresh_report(tmp_path_factory) -> dict:
+    rep = _reusable_report()
+    if rep is not None:
+        return rep
     out = tmp_path_factory.mktemp("verify")
     assert main(["verify", "--out", str(out), "--quiet"]) == 0
     return json.loads((out / "verify-report.json").read_text())
@@ -59,3 +87,24 @@ def test_check_mode_fails_on_a_hand_edited_table(tmp_path, fresh_report):
     assert readme.main(["--report", str(report), "--readme", str(edited)]) == 0
     assert readme.main(["--report", str(report), "--readme", str(edited), "--check"]) == 0
     assert readme.main(["--report", str(tmp_path / "none.json"), "--readme", str(edited)]) == 2
+
+
+def test_a_report_is_reused_only_from_a_clean_tree_at_this_commit(tmp_path, monkeypatch):
+    import test_readme as mod
+
+    from simlab.claims import load_all
+    from simlab.meta import git_commit
+
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    monkeypatch.setattr("simlab.meta.tree_clean", lambda: True)
+    rep = {"budget": "quick", "clean": True, "commit": git_commit(),
+           "claims": [{"id": c} for c in load_all()]}
+    (tmp_path / "verify-report.json").write_text(json.dumps(rep))
+    assert mod._reusable_report() == rep
+    for bad in ({"clean": False}, {"commit": "0000000"}, {"budget": "full"},
+                {"claims": rep["claims"][1:]}):
+        (tmp_path / "verify-report.json").write_text(json.dumps({**rep, **bad}))
+        assert mod._reusable_report() is None, bad
+    monkeypatch.setattr("simlab.meta.tree_clean", lambda: False)
+    (tmp_path / "verify-report.json").write_text(json.dumps(rep))
+    assert mod._reusable_report() is None
