@@ -208,13 +208,10 @@ def _run_band_stream(d: int, w_star, selector: str, k: int, km_ratio: float, rou
             cand = np.arange(XL.shape[0], Xall.shape[0])
             clusters = None
             if selector == "cluster_margin":
-                from simlab.active.clustering import exact_hac
+                from simlab.active.clustering import default_threshold, exact_hac
 
-                cl = exact_hac(C, eps_hac) if eps_hac is not None else None
-                if cl is None:
-                    from simlab.active.clustering import default_threshold
-
-                    cl = exact_hac(C, default_threshold(C, seed=s))
+                e = eps_hac if eps_hac is not None else default_threshold(C, seed=s)
+                cl = exact_hac(C, e)
                 clusters = np.concatenate([np.full(XL.shape[0], -1), cl])
             pos = np.asarray(_select(selector, Xall, cand, a, k, w, np.arange(XL.shape[0]),
                                      rng, clusters, lam, volume_bypass, None), np.int64)

@@ -32,15 +32,10 @@ import numpy as np
 
 from simlab.active.clustering import Clustering, check_threshold, cluster_pool
 from simlab.active.samplers import Sampler, _check, embeddings, margin_scores
+from simlab.tasks._validate import check_int
 
 __all__ = ["ClusterMarginSampler", "cluster_margin_batch", "draw_order", "lowest_k",
            "round_robin", "round_robin_loop"]
-
-
-def _check_k(name: str, v) -> int:
-    if isinstance(v, bool) or int(v) != v or v < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    return int(v)
 
 
 def draw_order(groups, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,7 +93,7 @@ def round_robin_loop(groups, k: int, rng: np.random.Generator) -> np.ndarray:
     ndarray of int64, shape (min(k, m),)
         Positions into ``groups``, in the order taken.
     """
-    k = _check_k("k", k)
+    k = check_int("k", k, 1)
     gid, position, keys = draw_order(groups, rng)
     G = position.size
     queues = [[] for _ in range(G)]
@@ -142,7 +137,7 @@ def round_robin(groups, k: int, rng: np.random.Generator) -> np.ndarray:
     ndarray of int64, shape (min(k, m),)
         Positions into ``groups``, in the order taken.
     """
-    k = _check_k("k", k)
+    k = check_int("k", k, 1)
     gid, position, keys = draw_order(groups, rng)
     m = gid.size
     if m == 0:
@@ -172,7 +167,7 @@ def lowest_k(scores, k: int) -> np.ndarray:
     ndarray of int64, shape (k,)
     """
     s = np.asarray(scores, dtype=np.float64)
-    k = _check_k("k", k)
+    k = check_int("k", k, 1)
     if k > s.size:
         raise ValueError(f"k={k} exceeds the {s.size} scores")
     if k == s.size:
@@ -213,7 +208,7 @@ def cluster_margin_batch(scores, clusters, k_t: int, k_m: int,
     """
     s = np.asarray(scores, dtype=np.float64)
     c = np.asarray(clusters)
-    k_t, k_m = _check_k("k_t", k_t), _check_k("k_m", k_m)
+    k_t, k_m = check_int("k_t", k_t, 1), check_int("k_m", k_m, 1)
     if s.ndim != 1 or c.shape != s.shape:
         raise ValueError(f"scores and clusters must be 1-D of one length, got {s.shape} and "
                          f"{c.shape}")
@@ -270,7 +265,7 @@ class ClusterMarginSampler(Sampler):
                  eps: float | None = None, method: str = "auto", cache=None,
                  clustering: Clustering | np.ndarray | None = None):
         if k_m is not None:
-            k_m = _check_k("k_m", k_m)
+            k_m = check_int("k_m", k_m, 1)
         if not (np.isfinite(km_ratio) and km_ratio >= 1):
             raise ValueError(f"km_ratio must be >= 1 (k_m >= k_t), got {km_ratio!r}")
         self.k_m, self.km_ratio = k_m, float(km_ratio)
@@ -313,9 +308,5 @@ class ClusterMarginSampler(Sampler):
         if self._labels.shape != (X.shape[0],):
             raise ValueError(f"the clustering covers {self._labels.size} points, the pool "
                              f"has {X.shape[0]}")
-        s = margin_scores(model.predict_proba(X[U]))
-        if k_m > U.size:
-            warnings.warn(f"k_m={k_m} exceeds the unlabeled pool ({U.size} points); capped "
-                          f"to {U.size}", UserWarning, stacklevel=2)
-            k_m = U.size
+        s = margin_scores(model.predict_proba(X[U]))  # k_m is capped (and warned) there
         return U[cluster_margin_batch(s, self._labels[U], k, k_m, rng)]

@@ -177,6 +177,18 @@ class LinearSeparatorPool(PoolTask):
         return PoolData(X[:n], y[:n], X[n:], y[n:], 2, w_star=w, margins=m[:n].copy())
 
 
+def _mixture(rng: np.random.Generator, C: int, d: int, sep: float,
+             n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` balanced draws of ``C`` unit-variance Gaussian classes whose means are standard
+    normal vectors scaled to norm ``sep`` (class ``c``: the examples ``i % C == c`` before a
+    shuffle)."""
+    mu = rng.standard_normal((C, d))
+    mu *= sep / np.linalg.norm(mu, axis=1, keepdims=True)
+    y = np.arange(n, dtype=np.int64) % C
+    rng.shuffle(y)
+    return mu[y] + rng.standard_normal((n, d)), y
+
+
 @dataclass(frozen=True)
 class GaussianMixturePool(PoolTask):
     """``C`` isotropic unit-variance Gaussian classes with balanced class sizes.
@@ -226,12 +238,7 @@ class GaussianMixturePool(PoolTask):
 
     def _build(self) -> PoolData:
         rng = np.random.default_rng([int(self.seed), 8_2])
-        mu = rng.standard_normal((self.n_classes, self.d))
-        mu *= self.sep / np.linalg.norm(mu, axis=1, keepdims=True)
-        n = self.n_pool + self.n_test
-        y = np.arange(n, dtype=np.int64) % self.n_classes
-        rng.shuffle(y)
-        X = mu[y] + rng.standard_normal((n, self.d))
+        X, y = _mixture(rng, self.n_classes, self.d, self.sep, self.n_pool + self.n_test)
         k = self.n_pool
         return PoolData(X[:k], y[:k], X[k:], y[k:], int(self.n_classes))
 
@@ -289,12 +296,7 @@ class DuplicatedPool(PoolTask):
 
     def _build(self) -> PoolData:
         rng = np.random.default_rng([int(self.seed), 8_5])
-        mu = rng.standard_normal((self.n_classes, self.d))
-        mu *= self.sep / np.linalg.norm(mu, axis=1, keepdims=True)
-        n = self.n_base + self.n_test
-        y = np.arange(n, dtype=np.int64) % self.n_classes
-        rng.shuffle(y)
-        X = mu[y] + rng.standard_normal((n, self.d))
+        X, y = _mixture(rng, self.n_classes, self.d, self.sep, self.n_base + self.n_test)
         base, yb = X[:self.n_base], y[:self.n_base]
         Xp = np.repeat(base, self.copies, axis=0)
         Xp += self.jitter * rng.standard_normal(Xp.shape)

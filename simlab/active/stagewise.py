@@ -76,12 +76,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simlab.active.cluster_margin import cluster_margin_batch, lowest_k
 from simlab.active.learners import check_features
 from simlab.active.loop import angle_to
 from simlab.active.pools import PoolTask
 from simlab.active.volume import vcells_select, vdet_select, volume_features
 from simlab.engine.model import LoopMethod, Task
 from simlab.oracles import ExactOracle, Oracle
+from simlab.tasks._validate import check_int
 
 __all__ = ["FITS", "SELECTORS", "StagewiseMargin", "StagewiseRun", "band_width",
            "fit_hinge", "fit_logistic", "labels_to_reach", "pool_clusters",
@@ -159,7 +161,7 @@ def fit_hinge(X, y, w0, r: float, tau: float, rng: np.random.Generator, epochs: 
         raise ValueError(f"shapes differ: X {X.shape}, y {y.shape}, w0 {w0.shape}")
     if not (r > 0 and tau > 0):
         raise ValueError(f"r and tau must be > 0, got r={r!r}, tau={tau!r}")
-    epochs, batch = _check_int("epochs", epochs, 1), _check_int("batch", batch, 1)
+    epochs, batch = check_int("epochs", epochs, 1), check_int("batch", batch, 1)
     m = X.shape[0]
     if m == 0:
         return w0.copy()
@@ -299,19 +301,9 @@ def _unit(w: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return w / nw if np.isfinite(nw) and nw > 0 else fallback
 
 
-def _check_int(name, v, lo) -> int:
-    if isinstance(v, bool) or int(v) != v or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    return int(v)
-
-
 def _smallest(a: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` smallest entries ordered by ``(a, index)`` (exact tie-break)."""
-    if k >= a.size:
-        return np.lexsort((np.arange(a.size), a))[:k]
-    t = a[np.argpartition(a, k - 1)[k - 1]]
-    less = np.flatnonzero(a < t)
-    idx = np.concatenate([less, np.flatnonzero(a == t)[: k - less.size]])
+    idx = lowest_k(a, k)
     return idx[np.lexsort((idx, a[idx]))]
 
 
@@ -330,8 +322,6 @@ def _select(selector: str, X, cand, ca, k, w, labeled, rng, clusters, lam, volum
         Phi = volume_features(X[cand], w, reading, normalize)
         return vdet_select(Phi, k, lam) if reading == "det" else vcells_select(Phi, k, rng)
     if selector == "cluster_margin":
-        from simlab.active.cluster_margin import cluster_margin_batch
-
         return cluster_margin_batch(ca, clusters[cand], k, m, rng)
     if selector == "kcenter":
         from simlab.active.diversity import k_center_greedy
@@ -456,21 +446,21 @@ def _run(X, y_oracle, w_star, selector, k, k_m, stages, c_b, c_r, rng, *, fit, i
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     if inputs not in ("gaussian", "sphere"):
         raise ValueError(f"inputs must be 'gaussian' or 'sphere', got {inputs!r}")
-    k = _check_int("k", k, 1)
-    stages = _check_int("stages", stages, 0)
+    k = check_int("k", k, 1)
+    stages = check_int("stages", stages, 0)
     if k_m is not None:
-        k_m = _check_int("k_m", k_m, 1)
+        k_m = check_int("k_m", k_m, 1)
         if k > k_m:
             raise ValueError(f"k_t={k} > k_m={k_m}: the selector needs at least as many "
                              f"candidates as the batch size")
     for name, v in (("c_b", c_b), ("c_r", c_r), ("lam", lam), ("l2", l2)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be finite and > 0, got {v!r}")
-    _check_int("epochs", epochs, 1)
-    _check_int("batch", batch, 1)
-    rps = _check_int("rounds_per_stage", rounds_per_stage, 1)
+    check_int("epochs", epochs, 1)
+    check_int("batch", batch, 1)
+    rps = check_int("rounds_per_stage", rounds_per_stage, 1)
     if max_rounds is not None:
-        max_rounds = _check_int("max_rounds", max_rounds, 0)
+        max_rounds = check_int("max_rounds", max_rounds, 0)
     if n == 0:
         raise ValueError("the pool is empty")
     if k > n:
@@ -760,7 +750,7 @@ class StagewiseMargin(LoopMethod):
         if self.fit not in FITS:
             raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
         for name in ("k", "epochs", "batch", "rounds_per_stage"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         if not (self.km_ratio >= 1):  # inf allowed
             raise ValueError(f"km_ratio must be >= 1 (k_m >= k_t), got {self.km_ratio!r}")
         for name in ("c_b", "c_r", "l2", "lam"):
