@@ -546,6 +546,10 @@ def kmeans_pp_seeding(A, Z, k: int, rng: np.random.Generator) -> np.ndarray:
 
 # -- samplers --------------------------------------------------------------------------------
 
+#: The initial-center rules of :class:`CoreSetSampler` with pool partitioning.
+CORESET_CENTERS = ("all", "part")
+
+
 class CoreSetSampler(Sampler):
     """CoreSet: greedy k-center on the embeddings ``z(x)`` with the labeled set as initial
     centers (spec 3; Sener & Savarese 2018) [S/M].
@@ -560,24 +564,38 @@ class CoreSetSampler(Sampler):
         A.1; M for CoreSet]. Every part starts from the **whole** labeled set as centers
         (simlab's choice; the paper's handling is UNVERIFIED), so each part's points stay
         far from the labeled data, but not from the other parts' picks.
+    centers : {"all", "part"}
+        The initial centers of a part with ``m > 1``. ``"all"`` (the default): the whole
+        labeled set, as above. ``"part"``: the **whole pool**, labeled and unlabeled, is split
+        at random into ``m`` near-equal parts (of ``rng.permutation(n)``), and each part
+        starts from the labeled points that fell into it (a part without any draws its
+        first center). ``m`` times cheaper in the distances to the labeled set (the cost
+        that dominates when ``|L|`` reaches 10^5), at the price of a coarser cover: a point
+        near a labeled point of another part still counts as far. Also a reading of the
+        paper's partitioning (UNVERIFIED); ignored with ``m = 1``.
 
     Notes
     -----
     ``L`` is the pool minus ``unlabeled``; the embeddings are
-    :func:`~simlab.active.samplers.embeddings` of the whole pool. The distances to ``L`` are
-    computed once for the whole unlabeled pool and shared by the parts. Randomness: the
-    partition (``m > 1``), then, when ``L`` is empty, each part's first center
-    (``rng.integers(part size)``, parts in order). With ``m = 1`` the batch is
-    ``k_center_greedy(z, k, L, rng)``, in its order. Cost ``O(n k D / m + n |L| D)``.
+    :func:`~simlab.active.samplers.embeddings` of the whole pool. With ``centers="all"`` the
+    distances to ``L`` are computed once for the whole unlabeled pool and shared by the
+    parts. Randomness: the partition (``m > 1``), then, for each part without initial centers
+    (all of them when ``L`` is empty), its first center (``rng.integers(part size)``, parts
+    in order). With ``m = 1`` the batch is ``k_center_greedy(z, k, L, rng)``, in its order.
+    Cost ``O(n k D / m + n |L| D)`` (``centers="all"``) or ``O(n (k + |L|) D / m)``
+    (``"part"``).
     """
 
     name = "coreset"
 
-    def __init__(self, partitions: int = 1):
+    def __init__(self, partitions: int = 1, centers: str = "all"):
         self.partitions = _check_partitions(partitions)
+        if centers not in CORESET_CENTERS:
+            raise ValueError(f"centers must be one of {CORESET_CENTERS}, got {centers!r}")
+        self.centers = centers
 
     def __repr__(self) -> str:
-        return f"CoreSetSampler(partitions={self.partitions})"
+        return f"CoreSetSampler(partitions={self.partitions}, centers={self.centers!r})"
 
     def select(self, k: int, X, unlabeled, model, rng: np.random.Generator) -> np.ndarray:
         """Choose ``k`` distinct indices from ``unlabeled`` (see the class notes).
@@ -599,6 +617,8 @@ class CoreSetSampler(Sampler):
         free[U] = True
         L = np.flatnonzero(~free)
         U = np.sort(U)
+        if self.partitions > 1 and self.centers == "part":
+            return self._select_part_centers(Z, k, free, rng)
         mind_U = _min_sqdist_to(Z, U, L) if L.size else np.full(U.size, np.inf)
         pos = np.full(n, -1, dtype=np.int64)
         pos[U] = np.arange(U.size)
@@ -610,6 +630,23 @@ class CoreSetSampler(Sampler):
             idx = _greedy(_fortran_rows(Z, p), int(t), mind_U[pos[p]].copy(), rng,
                           L.size == 0)
             out.append(p[idx])
+        return np.concatenate(out)
+
+    def _select_part_centers(self, Z, k: int, free: np.ndarray, rng) -> np.ndarray:
+        """``centers="part"``: the whole pool partitioned; each part's own labeled points
+        are its initial centers."""
+        parts = [np.sort(p) for p in np.array_split(rng.permutation(free.size),
+                                                     self.partitions)]
+        Us = [p[free[p]] for p in parts]
+        targets = partition_targets([u.size for u in Us], k)
+        out = []
+        for p, Up, t in zip(parts, Us, targets):
+            if t == 0:
+                continue
+            Lp = p[~free[p]]
+            mind = _min_sqdist_to(Z, Up, Lp) if Lp.size else np.full(Up.size, np.inf)
+            idx = _greedy(_fortran_rows(Z, Up), int(t), mind, rng, Lp.size == 0)
+            out.append(Up[idx])
         return np.concatenate(out)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simlab.active.diversity import CORESET_CENTERS
 from simlab.active.learners import SoftmaxRegression, check_features
 from simlab.active.pools import PoolTask
 from simlab.active.samplers import SAMPLERS, Sampler, make_sampler
@@ -222,6 +223,10 @@ class ActiveLearning(LoopMethod):
     partitions : int
         Random pool parts of CoreSet and BADGE (the paper's device for large batches,
         spec 3 [P]), ``>= 1``.
+    coreset_centers : {"all", "part"}
+        CoreSet's initial centers in each part (``centers`` of
+        :class:`~simlab.active.diversity.CoreSetSampler`): the whole labeled set (the
+        default) or the labeled points of the part (the whole pool partitioned).
     require_all_classes : bool
         The learner refuses a seed set that misses a class
         (:class:`~simlab.active.learners.MissingClassError`, the default); ``False`` lets it
@@ -246,6 +251,7 @@ class ActiveLearning(LoopMethod):
     km_ratio: float = 10.0
     eps: float | None = None
     partitions: int = 1
+    coreset_centers: str = "all"
     require_all_classes: bool = True
     axis = "labels queried"
     label = "active learning"
@@ -262,6 +268,9 @@ class ActiveLearning(LoopMethod):
         p = self.partitions
         if isinstance(p, bool) or int(p) != p or p < 1:
             raise ValueError(f"partitions must be an integer >= 1, got {p!r}")
+        if self.coreset_centers not in CORESET_CENTERS:
+            raise ValueError(f"coreset_centers must be one of {CORESET_CENTERS}, got "
+                             f"{self.coreset_centers!r}")
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
         for name, lo in (("k", 1), ("n_seed", 1), ("hidden", 1), ("epochs", 1)):
@@ -342,7 +351,7 @@ class ActiveLearning(LoopMethod):
         """A fresh sampler with this loop's settings (one per replica: Cluster-Margin
         clusters each replica's embedded pool once)."""
         return make_sampler(self.sampler, km_ratio=self.km_ratio, eps=self.eps,
-                            partitions=self.partitions)
+                            partitions=self.partitions, centers=self.coreset_centers)
 
     def make_learner(self, task: PoolTask, streams=None):
         """A fresh, unfitted learner for ``task`` (the MLP's seed from the replica's stream

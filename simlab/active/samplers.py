@@ -149,7 +149,7 @@ SAMPLERS = {
     "margin": ("simlab.active.samplers", "MarginSampler", ()),
     "cluster_margin": ("simlab.active.cluster_margin", "ClusterMarginSampler",
                        ("km_ratio", "eps")),
-    "coreset": ("simlab.active.diversity", "CoreSetSampler", ("partitions",)),
+    "coreset": ("simlab.active.diversity", "CoreSetSampler", ("partitions", "centers")),
     "badge": ("simlab.active.diversity", "BadgeSampler", ("partitions",)),
     "cmv_det": ("simlab.active.volume", "ClusterMarginVSampler", ("km_ratio",)),
     "cmv_cells": ("simlab.active.volume", "ClusterMarginVSampler", ("km_ratio",)),
@@ -164,8 +164,8 @@ def make_sampler(name: str | Sampler, **options) -> Sampler:
     name : str or Sampler
     **options
         Settings; each sampler takes those :data:`SAMPLERS` lists for it (``km_ratio``,
-        ``eps``, ``partitions``) and ignores the others, so one set of loop settings serves
-        every sampler.
+        ``eps``, ``partitions``, ``centers``) and ignores the others, so one set of loop
+        settings serves every sampler.
     """
     if isinstance(name, Sampler):
         return name

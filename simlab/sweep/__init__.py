@@ -38,7 +38,8 @@ _EXPORTS = {
     "Lease": "store",
     "make_executor": "executors", "SerialExecutor": "executors",
     "ProcessExecutor": "executors", "DaskExecutor": "executors",
-    "cached_simulate": "cache", "cached_stats": "cache",
+    "cached_simulate": "cache", "cached_stats": "cache", "cached_simulate_many": "cache",
+    "SimRun": "cache",
     "ReplicaStats": "stats", "record_key": "keys", "code_hash": "keys",
     "add_sweep_parser": "cli",
 }

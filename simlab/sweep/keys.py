@@ -6,7 +6,10 @@ everything that decides the numbers the kernel writes:
 * the code: :func:`simlab.engine.kernel.compose_source` of the task's and the method's ops
   classes (the task's and method's ops, the random generator and the replica loop, as
   compiled) or, for a loop method (runner protocol), the source of the modules of the task's
-  and the method's classes; the source of :mod:`simlab.engine.rng` (the generator's tables are
+  and the method's classes and of every simlab module they use (:func:`loop_modules`: the
+  imports, also those inside functions, and module names given as strings, followed
+  transitively), so a fix to a sampler or a learner that a loop calls changes the key; the
+  source of :mod:`simlab.engine.rng` (the generator's tables are
   computed there) and of the engine functions that call the kernel, and ``simlab.__version__``;
 * the inputs: what the task and the method say decides their numbers (``key_parts``: the
   packed instance and hyperparameters of a kernel, the parameters of a loop), the layout of
@@ -22,10 +25,14 @@ share their records.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
+import importlib
+import importlib.util
 import inspect
 import json
+import re
 
 import numpy as np
 
@@ -54,6 +61,64 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+_NOT_FOLLOWED = ("simlab.engine", "simlab.sweep")
+_MODULE_NAME = re.compile(r"^simlab(\.[A-Za-z_]\w*)+$")
+
+
+def _is_simlab_module(name: str) -> bool:
+    if not (name == "simlab" or name.startswith("simlab.")):
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _used_modules(name: str) -> set[str]:
+    """The simlab modules that module ``name`` imports (anywhere in it, also inside
+    functions) or names in a string constant (``importlib.import_module`` tables)."""
+    mod = importlib.import_module(name)
+    tree = ast.parse(inspect.getsource(mod))
+    pkg = name if hasattr(mod, "__path__") else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = pkg.rsplit(".", node.level - 1)[0] if node.level > 1 else pkg
+                base = f"{up}.{base}" if base else up
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)  # submodules imported by name
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and _MODULE_NAME.match(node.value):
+            out.add(node.value)
+    return {m for m in out if m != "simlab" and _is_simlab_module(m)}
+
+
+@functools.cache
+def loop_modules(cls: type) -> tuple[str, ...]:
+    """The simlab modules whose source decides a loop class's numbers: its own module and
+    every simlab module reachable from it by imports (see :func:`_used_modules`), sorted.
+
+    Left out, and not followed: ``simlab/__init__``, the engine (the key hashes the parts
+    of it that decide numbers separately) and the sweep layer (where a job runs does not
+    change its numbers).
+    """
+    start = inspect.getmodule(cls).__name__
+    seen, todo = set(), [start]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        if m != start and m.startswith(_NOT_FOLLOWED):
+            continue
+        todo.extend(_used_modules(m) - seen)
+    return tuple(sorted(m for m in seen if m == start or not m.startswith(_NOT_FOLLOWED)))
+
+
 @functools.cache
 def code_hash(task_cls: type, method_cls: type, backend: str) -> str:
     """SHA-256 of the code that computes a (task ops class, method ops class, backend) result.
@@ -73,7 +138,8 @@ def code_hash(task_cls: type, method_cls: type, backend: str) -> str:
     """
     h = hashlib.sha256()
     if issubclass(method_cls, LoopMethod):
-        code = "\n".join(inspect.getsource(inspect.getmodule(c)) for c in (task_cls, method_cls))
+        names = sorted(set(loop_modules(task_cls)) | set(loop_modules(method_cls)))
+        code = "\n".join(inspect.getsource(importlib.import_module(m)) for m in names)
         code += inspect.getsource(_runner)
     else:
         code = _kernel.compose_source(task_cls, method_cls, backend)

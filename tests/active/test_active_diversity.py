@@ -380,6 +380,37 @@ def test_partitioned_coreset_runs_greedy_per_part_with_all_labeled_centers(n_lab
         pos += t
 
 
+@pytest.mark.parametrize("n_lab", [0, 3, 40])
+def test_partitioned_coreset_with_part_centers_uses_each_parts_own_labeled_points(n_lab):
+    """centers="part": the whole pool is partitioned; a part starts from its own labeled
+    points (with 3 labeled points in 4 parts, at least one part draws its first center)."""
+    rng = np.random.default_rng(5)
+    n, k, m = 200, 23, 4
+    Z = rng.standard_normal((n, 5))
+    L = rng.choice(n, n_lab, replace=False)
+    U = rng.permutation(np.setdiff1d(np.arange(n), L))
+    s = CoreSetSampler(partitions=m, centers="part")
+    b = s.select(k, ids(n), U, TableModel(Z, np.ones((n, 2)) / 2), np.random.default_rng(9))
+    rep = np.random.default_rng(9)
+    parts = [np.sort(p) for p in np.array_split(rep.permutation(n), m)]
+    free = np.isin(np.arange(n), U)
+    targets = partition_targets([int(free[p].sum()) for p in parts], k)
+    pos = 0
+    for p, t in zip(parts, targets):
+        Up, Lp = p[free[p]], p[~free[p]]
+        rows = np.concatenate([Up, Lp])  # the part's unlabeled, then its own labeled points
+        want = rows[k_center_greedy(Z[rows], int(t), np.arange(Up.size, rows.size), rep)]
+        np.testing.assert_array_equal(b[pos:pos + t], want)
+        pos += t
+    assert pos == k and np.unique(b).size == k and np.isin(b, U).all()
+    # one part: the option changes nothing
+    one = CoreSetSampler(partitions=1, centers="part").select(
+        k, ids(n), U, TableModel(Z, np.ones((n, 2)) / 2), np.random.default_rng(2))
+    np.testing.assert_array_equal(one, k_center_greedy(Z, k, L, np.random.default_rng(2)))
+    with pytest.raises(ValueError, match="centers must be one of"):
+        CoreSetSampler(partitions=2, centers="each")
+
+
 def test_partitioned_badge_runs_kmeanspp_per_part():
     rng = np.random.default_rng(6)
     n, k, m = 150, 17, 3
@@ -442,7 +473,7 @@ def test_sampler_bad_input_and_names():
         with pytest.raises(ValueError, match="NaN"):
             s.select(2, ids(6), [0, 1, 2], TableModel(Zn, P), np.random.default_rng(0))
     assert CoreSetSampler.name == "coreset" and BadgeSampler.name == "badge"
-    assert repr(CoreSetSampler(2)) == "CoreSetSampler(partitions=2)"
+    assert repr(CoreSetSampler(2)) == "CoreSetSampler(partitions=2, centers='all')"
     assert repr(BadgeSampler(np.int64(3))) == "BadgeSampler(partitions=3)"
 
 

@@ -49,10 +49,23 @@ def test_small_batch_quick(tmp_path):
     assert all(0 < v["mean"] <= 1 for v in summary["final test accuracy (mean, se)"].values())
 
 
-def test_large_batch_quick(tmp_path):
+def test_large_batch_quick(tmp_path, monkeypatch):
+    from simlab.sweep import cache
+
+    monkeypatch.setenv("SIMLAB_STORE", str(tmp_path / "store"))
     mod = _load("active_f2_large_batch")
     summary = mod.main(["--quick", "--out", str(tmp_path), "--seed", "2", "--quiet"])
     meta = _check_outputs(tmp_path, "active_f2_large_batch")
+
+    def boom(job):
+        raise AssertionError(f"computed again: {job.method!r}")
+
+    # a second `simlab figures active` computes nothing: every loop run is in the store
+    with monkeypatch.context() as mp:
+        mp.setattr(cache, "compute", boom)
+        again = mod.main(["--quick", "--out", str(tmp_path / "again"), "--seed", "2",
+                          "--quiet"])
+    assert again == summary
     b = mod.BUDGETS["quick"]
     m = ActiveLearning(sampler="random", k=b["batches"][0], n_seed=b["n_seed"],
                        require_all_classes=False)
@@ -79,3 +92,4 @@ def test_label_complexity_quick(tmp_path):
     got = meta["curves"]["d=5/margin_uniform"]["mean"]
     np.testing.assert_allclose([float(g) if not isinstance(g, str) else np.inf for g in got],
                                want)
+

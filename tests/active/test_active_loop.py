@@ -217,6 +217,10 @@ def test_bad_input_errors():
         run_active(X, ExactOracle(y), SoftmaxRegression(2), "margin", 100, 50, 5, *args)
     with pytest.raises(ValueError, match="sampler"):
         ActiveLearning(sampler="kmeans")
+    with pytest.raises(ValueError, match="coreset_centers"):
+        ActiveLearning(sampler="coreset", partitions=4, coreset_centers="own")
+    assert ActiveLearning(sampler="coreset", partitions=4,
+                          coreset_centers="part").make_sampler().centers == "part"
     g = GaussianMixturePool(d=2, n_classes=5, n_pool=100, n_test=10)
     with pytest.raises(MissingClassError, match="class"):
         simlab.simulate(g, ActiveLearning(n_seed=2, k=2), steps=10, replicas=1)
