@@ -54,6 +54,20 @@ def pool(d: int, n: int, seed: int = 1) -> LinearSeparatorPool:
     return LinearSeparatorPool(d=int(d), n_pool=int(n), n_test=10, seed=int(seed))
 
 
+def executor_of(budget: dict) -> str:
+    """Where a budget's runs are computed: ``"serial"`` unless it names an executor (the
+    full budgets: ``"local"``)."""
+    return budget.get("executor", "serial")
+
+
+def run_many(runs, executor: str = "serial") -> list:
+    """:func:`simlab.sweep.cached_simulate_many` of the claims' runs (a progress bar on a
+    terminal for the runs on worker processes, none in this process)."""
+    return cached_simulate_many(runs, executor=executor,
+                                quiet=True if executor == "serial" else None,
+                                desc="active claim runs")
+
+
 def labels_needed_many(cells, replicas: int, seed: int, eps_grid,
                        executor: str = "serial") -> list[np.ndarray]:
     """``N(eps)`` per replica of every cell, shape ``(len(eps_grid), replicas)`` each
@@ -75,22 +89,13 @@ def labels_needed_many(cells, replicas: int, seed: int, eps_grid,
         H = (int(rounds) + 1) * method.k
         cps = np.arange(0, H + 1, method.k) if cps is None else np.asarray(cps)
         runs.append(SimRun(task, method, H, int(replicas), int(seed), cps))
-    quiet = True if executor == "serial" else None  # a bar on a terminal for the grids
-    traces = cached_simulate_many(runs, executor=executor, quiet=quiet,
-                                  desc="active claim runs")
+    traces = run_many(runs, executor)
     out = []
     for tr in traces:
         E = tr.metric("err").T  # (R, K)
         out.append(np.stack([np.atleast_1d(labels_to_reach(tr.checkpoints, E, e))
                              for e in eps_grid]))
     return out
-
-
-def labels_needed(task, method, rounds: int, replicas: int, seed: int, eps_grid,
-                  checkpoints=None, executor: str = "serial") -> np.ndarray:
-    """``N(eps)`` per replica of one cell (:func:`labels_needed_many`)."""
-    return labels_needed_many([(task, method, rounds, checkpoints)], replicas, seed,
-                              eps_grid, executor)[0]
 
 
 def log_ratio(num: np.ndarray, den: np.ndarray, z: float):
@@ -157,7 +162,7 @@ def b0_measure(r) -> Measurement:
     m = StagewiseMargin(selector="margin_uniform", k=p["k"], km_ratio=np.inf,
                         band_shrink=not r.planted)
     Ns = labels_needed_many([(pool(d, p["n_pool"]), m, b["rounds"], None) for d in p["dims"]],
-                            b["replicas"], r.seed, B0_EPS, b.get("executor", "serial"))
+                            b["replicas"], r.seed, B0_EPS, executor_of(b))
     for d, N in zip(p["dims"], Ns):
         pt, l, h = bootstrap(N, lambda y: _r2(x, y), b["boot"], rng, r.delta / len(p["dims"]))
         out.append(pt)
@@ -206,7 +211,7 @@ def b0_passive_measure(r) -> Measurement:
     cps = np.unique(np.r_[0, np.round(np.geomspace(p["k"], H, b["checkpoints"]) / p["k"])
                           * p["k"]]).astype(np.int64)
     Ns = labels_needed_many([(pool(d, p["n_pool"]), m, rounds, cps) for d in p["dims"]],
-                            b["replicas"], r.seed, eps, b.get("executor", "serial"))
+                            b["replicas"], r.seed, eps, executor_of(b))
     for d, N in zip(p["dims"], Ns):
         pt, l, h = bootstrap(N, lambda y: _slope(1.0 / eps, y), b["boot"], rng,
                              r.delta / len(p["dims"]))
@@ -263,7 +268,7 @@ def t1_measure(r) -> Measurement:
     xs, mean, lo, hi = [], [], [], []
     for d in p["dims"]:
         bet, _ = _betas(pool(d, p["n_pool"]), p["k"], p["selectors"], p["eps"], b["rounds"],
-                        b["replicas"], r.seed, z, b.get("executor", "serial"), **knobs)
+                        b["replicas"], r.seed, z, executor_of(b), **knobs)
         for (s, e), (v, l, h, _) in bet.items():
             r.require(np.isfinite(v), f"{s} or uniform did not reach eps={e} at d={d}")
             xs.append(f"d={d} {s} eps={e}")
@@ -300,7 +305,7 @@ def t3_measure(r) -> Measurement:
     p, b = r.params, r.budget
     k0, ks = p["k_fit"], tuple(b.get("k_test", (p["k_test"],)))
     n_pool = int(b.get("n_pool", p["n_pool"]))
-    ex = b.get("executor", "serial")
+    ex = executor_of(b)
     task = pool(p["d"], n_pool)
     n_pts = len(p["selectors"]) * len(p["eps"])
     z = r.z((1 + len(ks)) * n_pts)
@@ -371,7 +376,7 @@ def _stream_rounds(cells, p, b, seed) -> list[np.ndarray]:
     runs = [(pool(d, 50), StagewiseStream(selector=sel, k=p["k"], km_ratio=p["km_ratio"], **kn),
              b["rounds"], None) for d, sel, kn in cells]
     return [N[0] for N in labels_needed_many(runs, b["replicas"], seed, (p["eps"],),
-                                             b.get("executor", "serial"))]
+                                             executor_of(b))]
 
 
 def t2_measure(r) -> Measurement:
@@ -495,12 +500,10 @@ def lb_measure(r) -> Measurement:
     km = 1.0 if r.planted else p["km_ratio"]  # planted: k_m wired to k_t
     cps = np.array([0] + [p["n_seed"] + j * p["k"] for j in range(b["rounds"] + 1)])
     arms = (("margin", {}), ("cluster_margin", {"km_ratio": km}))
-    ex = b.get("executor", "serial")
-    traces = cached_simulate_many(
+    traces = run_many(
         [SimRun(task, ActiveLearning(sampler=s, k=p["k"], n_seed=p["n_seed"],
                                      require_all_classes=False, **kw),
-                int(cps[-1]), b["replicas"], r.seed, cps) for s, kw in arms],
-        executor=ex, quiet=True if ex == "serial" else None, desc="active claim runs")
+                int(cps[-1]), b["replicas"], r.seed, cps) for s, kw in arms], executor_of(b))
     # after each round (rows) x replicas
     acc = {s: tr.metric("test_acc")[2:] for (s, _), tr in zip(arms, traces)}
     gain = (acc["cluster_margin"] - acc["margin"]).mean(axis=0)  # per replica, over rounds

@@ -130,6 +130,8 @@ def _cached(task: Task, method: Method, steps: int, replicas: int, seed: int, ba
             checkpoints, derived: tuple, replica_ids, metrics: tuple, keep: bool, store):
     """``(record, read from the store)`` of one run, computing and storing it when missing;
     ``(None, False)`` when the run is not cacheable."""
+    if _store(store) is None:  # caching off: no key, no job
+        return None, False
     st, job, rec, replace = _plan(task, method, steps, replicas, seed, backend, checkpoints,
                                   derived, replica_ids, metrics, keep, store)
     if st is None:
@@ -364,8 +366,9 @@ def cached_simulate_many(runs, *, store=None, executor: str | None = "serial",
         if owned:
             ex.close()
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed (the others are "
-                           f"stored): " + "; ".join(failed[:5]))
+        kept = "the others are stored" if _store(store) is not None else "caching is off"
+        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed ({kept}): "
+                           + "; ".join(failed[:5]))
     return out
 
 

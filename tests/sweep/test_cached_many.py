@@ -110,7 +110,8 @@ def test_a_failed_run_is_reported_and_the_others_are_stored(tmp_path, monkeypatc
         return real(job)
 
     monkeypatch.setattr(cache_mod, "compute", flaky)
-    with pytest.raises(RuntimeError, match=r"1 of 3 runs failed.*worker lost its disk"):
+    with pytest.raises(RuntimeError,
+                       match=r"1 of 3 runs failed \(the others are stored\).*lost its disk"):
         cached_simulate_many(grid(), store=store, quiet=True)
     monkeypatch.setattr(cache_mod, "compute", real)
     again = cached_simulate_many(grid(), store=store, quiet=True)

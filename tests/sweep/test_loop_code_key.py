@@ -17,8 +17,10 @@ def test_loop_modules_follow_imports_lazy_imports_and_module_name_tables():
               "simlab.active.cluster_margin", "simlab.active.clustering",
               "simlab.active.stagewise", "simlab.oracles"):
         assert m in mods, m
-    # diversity is reached only through the sampler table's module-name strings
+    # the sampler table names its modules as strings, which count as uses
     assert "simlab.active.diversity" in keys.loop_modules(ActiveLearning)
+    assert {"simlab.active.diversity", "simlab.active.volume"} <= \
+        keys._used_modules("simlab.active.samplers")
     assert not any(m.startswith(("simlab.engine", "simlab.sweep")) for m in mods)
     assert keys.loop_modules(LinearSeparatorPool)[0] == "simlab.active.pools"
 
