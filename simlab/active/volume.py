@@ -39,6 +39,7 @@ import math
 import warnings
 
 import numpy as np
+from numba import njit
 
 from simlab.active.samplers import Sampler, _check, embeddings, margin_scores
 
@@ -195,22 +196,102 @@ def vdet_select(Phi, k: int, lam: float = 1e-3) -> np.ndarray:
     return out
 
 
-def _sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    D = np.einsum("ij,ij->i", A, A)[:, None] + np.einsum("ij,ij->i", B, B)[None, :] \
-        - 2.0 * (A @ B.T)
-    np.maximum(D, 0.0, out=D)
-    return D
+@njit(cache=True)
+def _sqdist_to(P, c, out):  # pragma: no cover - compiled
+    """``out[i] = ||P[i] - c||^2``, each row summed in coordinate order."""
+    for i in range(P.shape[0]):
+        s = 0.0
+        for j in range(P.shape[1]):
+            t = P[i, j] - c[j]
+            s += t * t
+        out[i] = s
 
 
-def _assign(P: np.ndarray, centers: np.ndarray, block: int = 4096) -> tuple[np.ndarray,
-                                                                            np.ndarray]:
+@njit(cache=True)
+def _seed_step(P, dmin, taken, u):  # pragma: no cover - compiled
+    """One D^2-sampling draw: the first row whose cumulative weight (``dmin`` over the rows
+    not taken, summed in row order) exceeds ``u`` times the total, stepped back to a weighted
+    row at the top end; ``-1`` when every weight is 0."""
     n = P.shape[0]
-    lab = np.empty(n, dtype=np.int64)
-    dist = np.empty(n)
-    for s in range(0, n, block):
-        D = _sqdist(P[s:s + block], centers)
-        lab[s:s + block] = np.argmin(D, axis=1)
-        dist[s:s + block] = D[np.arange(D.shape[0]), lab[s:s + block]]
+    total = 0.0
+    for i in range(n):
+        if not taken[i]:
+            total += dmin[i]
+    if not total > 0.0:
+        return -1
+    target = u * total
+    acc = 0.0
+    j = n - 1
+    for i in range(n):
+        if not taken[i]:
+            acc += dmin[i]
+        if acc > target:
+            j = i
+            break
+    while taken[j]:
+        j -= 1
+    return j
+
+
+@njit(cache=True)
+def _seed_kernel(P, first, u, idx):  # pragma: no cover - compiled
+    """k-means++ seeding from ``first`` with the pre-drawn uniforms ``u`` (one per further
+    centre): D^2 sampling, or the ``floor(u m)``-th of the ``m`` rows not yet taken when
+    every remaining weight is 0 (duplicates)."""
+    n = P.shape[0]
+    dmin = np.empty(n)
+    d = np.empty(n)
+    taken = np.zeros(n, dtype=np.bool_)
+    idx[0] = first
+    taken[first] = True
+    _sqdist_to(P, P[first], dmin)
+    for t in range(1, idx.size):
+        j = _seed_step(P, dmin, taken, u[t - 1])
+        if j < 0:
+            free = n - t
+            r = min(int(u[t - 1] * free), free - 1)
+            for i in range(n):
+                if not taken[i]:
+                    if r == 0:
+                        j = i
+                        break
+                    r -= 1
+        idx[t] = j
+        taken[j] = True
+        _sqdist_to(P, P[j], d)
+        for i in range(n):
+            if d[i] < dmin[i]:
+                dmin[i] = d[i]
+
+
+@njit(cache=True)
+def _assign_kernel(PT, centers, lab, dist):  # pragma: no cover - compiled
+    """The nearest centre of every row (ties: the smaller index) and its squared distance;
+    ``PT`` holds the rows as columns (one centre against all rows at unit stride:
+    vectorised), each pair summed in coordinate order."""
+    D, n = PT.shape
+    acc = np.empty(n)
+    for i in range(n):
+        dist[i] = np.inf
+        lab[i] = 0
+    for q in range(centers.shape[0]):
+        for i in range(n):
+            acc[i] = 0.0
+        for j in range(D):
+            cj = centers[q, j]
+            for i in range(n):
+                t = PT[j, i] - cj
+                acc[i] += t * t
+        for i in range(n):
+            if acc[i] < dist[i]:
+                dist[i] = acc[i]
+                lab[i] = q
+
+
+def _assign(P: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = np.empty(P.shape[0], dtype=np.int64)
+    dist = np.empty(P.shape[0])
+    _assign_kernel(np.ascontiguousarray(P.T), np.ascontiguousarray(centers), lab, dist)
     return lab, dist
 
 
@@ -218,10 +299,12 @@ def kmeans(Phi, k: int, rng: np.random.Generator, iters: int = 10
            ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded k-means: k-means++ seeding from ``rng``, then at most ``iters`` Lloyd steps.
 
-    Seeding: the first centre is a uniformly random row, each next one a row drawn with
-    probability proportional to its squared distance to the nearest centre (uniform over the
-    rows not yet chosen when every distance is 0, e.g. duplicates). Lloyd stops early once
-    the assignment no longer changes; a cell that empties keeps its centre.
+    Seeding: the first centre is a uniformly random row (``rng.integers(n)``), each next one
+    a row drawn with probability proportional to its squared distance to the nearest centre
+    (D^2 sampling with one ``rng.random()`` per centre; uniform over the rows not yet chosen
+    when every distance is 0, e.g. duplicates). Lloyd stops early once the assignment no
+    longer changes; a cell that empties keeps its centre. Compiled (numba): distances are
+    summed coordinate by coordinate.
 
     Parameters
     ----------
@@ -238,29 +321,14 @@ def kmeans(Phi, k: int, rng: np.random.Generator, iters: int = 10
     labels : ndarray of int64, shape (n,)
         The nearest centre of each row (ties: the smaller centre index).
     """
-    P = _check_phi(Phi)
+    P = np.ascontiguousarray(_check_phi(Phi))
     n = P.shape[0]
     k = _check_k(k, n)
     if isinstance(iters, bool) or int(iters) != iters or iters < 0:
         raise ValueError(f"iters must be an integer >= 0, got {iters!r}")
     idx = np.empty(k, dtype=np.int64)
-    idx[0] = rng.integers(n)
-    dmin = ((P - P[idx[0]]) ** 2).sum(axis=1)
-    taken = np.zeros(n, dtype=bool)
-    taken[idx[0]] = True
-    for t in range(1, k):
-        w = np.where(taken, 0.0, dmin)
-        cum = np.cumsum(w)
-        if cum[-1] > 0:  # D^2 sampling: the first index whose cumulative weight exceeds u
-            j = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-            j = min(j, n - 1)
-            while taken[j]:  # rounding at the top end: step back to a weighted row
-                j -= 1
-        else:  # every remaining row sits on a centre
-            j = int(rng.choice(np.flatnonzero(~taken)))
-        idx[t] = j
-        taken[j] = True
-        np.minimum(dmin, ((P - P[j]) ** 2).sum(axis=1), out=dmin)
+    first = int(rng.integers(n))
+    _seed_kernel(P, first, rng.random(k - 1), idx)
     centers = P[idx].copy()
     lab, _ = _assign(P, centers)
     for _ in range(int(iters)):

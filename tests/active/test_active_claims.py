@@ -17,18 +17,18 @@ from simlab.engine.stats import HOLDS, INCONCLUSIVE, VIOLATED
 REGISTRY = load_all()
 CLAIMS = REGISTRY.for_paper("active")
 #: Planted runs cheap enough for the default tier (seconds each).
-FAST_PLANTED = {"active.LB-dup", "active.T2-det"}
+FAST_PLANTED = {"active.LB-dup", "active.T2-det", "active.T2-k"}
 
 
 def test_the_spec_claims_are_registered_with_provenance():
     ids = {c.id.split(".", 1)[1] for c in CLAIMS}
-    assert ids >= {"B0", "B0-passive", "T1", "T2", "T2-det", "T3", "T4", "LB-dup"}
+    assert ids >= {"B0", "B0-passive", "T1", "T2", "T2-det", "T2-k", "T3", "T4", "LB-dup"}
     for c in CLAIMS:
         assert c.bound_labels and all("(reconstructed)" in b for b in c.bound_labels), c.id
         assert c.method_labels and all("?" not in m for m in c.method_labels), c.id
         assert "spec" in c.provenance, c.id
         assert c.planted_error, c.id
-    for tid in ("T1", "T2", "T3", "T4"):
+    for tid in ("T1", "T2", "T2-k", "T3", "T4"):
         assert "[S]" in REGISTRY[f"active.{tid}"].title
 
 
@@ -41,11 +41,16 @@ def test_planted_error_is_caught(claim):
     assert v.known_finding is None
 
 
+#: Claims the quick budget cannot decide: beta ~ 1.1 (T2: beta(d=2); T2-k: beta(k=100) /
+#: beta(k=10)) with 20 replicas cannot be told from the 1.05 threshold.
+QUICK_UNDECIDED = {"active.T2", "active.T2-k"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
 def test_quick_budget_verdicts(claim):
     v = claim.run(budget="quick")
-    if claim.id == "active.T2":  # beta(d=2) ~ 1.1: 20 replicas cannot tell it from 1.05
+    if claim.id in QUICK_UNDECIDED:
         assert v.verdict in (HOLDS, INCONCLUSIVE), v.details
         return
     expected = VIOLATED if claim.id in KNOWN_FINDINGS else HOLDS
@@ -53,9 +58,64 @@ def test_quick_budget_verdicts(claim):
 
 
 @pytest.mark.slow
-def test_t2_is_decided_at_its_full_budget():
-    v = REGISTRY["active.T2"].run(budget="full")
+def test_t2_at_its_full_budget():
+    # measured (240 replicas, d = 2, 3, 5, 10, 20, 50): beta(d=2) ~ 1.14, decided above 1.05;
+    # beta(3) / beta(2) ~ 0.96 with an interval straddling 1, so the claim as a whole stays
+    # inconclusive; it must never come out violated
+    c = REGISTRY["active.T2"]
+    m = c.measure(c.context("full"))
+    lo, _ = m.intervals()
+    assert lo[0] >= 1.0 + c.check.tol, m.details  # beta(d=2) itself is decided above 1.05
+    assert c.check.rule(m, c.check).verdict in (HOLDS, INCONCLUSIVE), m.details
+
+
+@pytest.mark.slow
+def test_t2k_is_decided_at_its_full_budget():
+    v = REGISTRY["active.T2-k"].run(budget="full")
     assert v.verdict == HOLDS, v.details
+
+
+def _measurement(mean, lo, hi):
+    from simlab.claims import Measurement
+
+    return Measurement(x=np.arange(len(mean)), mean=mean, lo=lo, hi=hi)
+
+
+@pytest.mark.parametrize("mean, lo, hi, verdict", [
+    # every ratio >= 0.95 and the last >= 1.05: holds
+    ([1.0, 1.2], [0.96, 1.1], [1.04, 1.3], HOLDS),
+    # beta falls with k (an interval below 0.95): violated, wherever it sits
+    ([0.9, 1.2], [0.85, 1.1], [0.94, 1.3], VIOLATED),
+    # flat: the last ratio's interval below 1.05
+    ([1.0, 1.0], [0.98, 0.98], [1.02, 1.02], VIOLATED),
+    # the growth not decided
+    ([1.0, 1.08], [0.97, 1.0], [1.03, 1.16], INCONCLUSIVE),
+])
+def test_t2k_rule_on_hand_made_intervals(mean, lo, hi, verdict):
+    from simlab.active.claims import t2k_rule
+
+    spec = REGISTRY["active.T2-k"].check
+    assert t2k_rule(_measurement(mean, lo, hi), spec).verdict == verdict
+
+
+@pytest.mark.parametrize("mean, lo, hi, verdict", [
+    ([1.2, 0.9], [1.1, 0.8], [1.3, 0.98], HOLDS),
+    ([1.2, 1.1], [1.1, 1.02], [1.3, 1.2], VIOLATED),  # beta grows with d
+    ([1.02, 0.9], [1.0, 0.8], [1.04, 0.98], VIOLATED),  # beta(d_lo) below 1.05
+    ([1.2, 0.96], [1.1, 0.885], [1.3, 1.04], INCONCLUSIVE),  # the full run's d = 3
+])
+def test_t2_rule_on_hand_made_intervals(mean, lo, hi, verdict):
+    from simlab.active.claims import t2_rule
+
+    spec = REGISTRY["active.T2"].check
+    assert t2_rule(_measurement(mean, lo, hi), spec).verdict == verdict
+
+
+def test_t4_runs_every_km_ratio_of_its_budget():
+    v = REGISTRY["active.T4"].run(budget={"replicas": 3, "rounds": 10,
+                                          "km_ratios": (1.25, 2.0)})
+    assert "k_m = 1.25 k" in v.details and "k_m = 2 k" in v.details, v.details
+    assert "k_m = k is not run" in v.details
 
 
 def test_log_ratio_and_bootstrap_on_hand_made_numbers():
