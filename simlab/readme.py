@@ -11,6 +11,8 @@ blocks of ``README.md`` between markers::
     <!-- END simlab:findings collab -->
     <!-- BEGIN simlab:benchmark collab_mc --> ... the latest JSON line of that benchmark in
     <!-- END simlab:benchmark collab_mc -->       benchmarks/results.jsonl: results, targets
+    <!-- BEGIN simlab:fullverify active --> ... the paper's full-profile run, from the report
+    <!-- END simlab:fullverify active -->       committed as figures/active_verify_full.json
 
 ``simlab readme --check`` exits 1 when the README differs from what the report gives (CI and
 a test use it: the tables can only say what a run measured). Every paper's section uses the
@@ -134,6 +136,28 @@ def benchmark_block(name: str, root: Path = REPO_ROOT) -> str:
     return head + "\n\n" + "\n".join(rows)
 
 
+def full_report_path(paper: str, root: Path = REPO_ROOT) -> Path:
+    """Where a paper's full-profile report is kept (``simlab verify --paper P --full`` writes
+    ``verify-report.json``; copy it there)."""
+    return root / "figures" / f"{paper}_verify_full.json"
+
+
+def full_block(paper: str, root: Path = REPO_ROOT) -> str:
+    """The paper's recorded full-profile run: the command, the commit, the time, the verify
+    table and each claim's details (what was measured where)."""
+    path = full_report_path(paper, root)
+    if not path.exists():
+        return f"No full-profile run of `{paper}` is recorded ({path.name})."
+    rep = json.loads(path.read_text())
+    cs = [c for c in rep["claims"] if c["id"].startswith(paper + ".")]
+    state = "" if rep.get("clean") else ", with uncommitted changes"
+    head = (f"`simlab verify --paper {paper} --full` at commit {str(rep.get('commit'))[:7]}"
+            f"{state}, {len(cs)} claims in {number(rep.get('seconds')):.0f} s:")
+    details = [f"- **{c['id'].split('.', 1)[1]}** ({c['verdict']}): {_cell(c['details'])}"
+               for c in cs]
+    return head + "\n\n" + verify_table(rep, paper) + "\n\n" + "\n".join(details)
+
+
 def render(text: str, report: dict, root: Path = REPO_ROOT) -> str:
     """``text`` with every marked block regenerated from ``report`` (and the benchmarks')."""
     def repl(m: re.Match) -> str:
@@ -146,6 +170,8 @@ def render(text: str, report: dict, root: Path = REPO_ROOT) -> str:
             body = findings_block(report, arg)
         elif name == "benchmark":
             body = benchmark_block(arg, root)
+        elif name == "fullverify":
+            body = full_block(arg, root)
         else:
             return m[0]
         return f"{m[1]}{body}\n{m[5]}"

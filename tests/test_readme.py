@@ -108,3 +108,26 @@ def test_a_report_is_reused_only_from_a_clean_tree_at_this_commit(tmp_path, monk
     monkeypatch.setattr("simlab.meta.tree_clean", lambda: False)
     (tmp_path / "verify-report.json").write_text(json.dumps(rep))
     assert mod._reusable_report() is None
+
+
+def test_the_full_profile_block_is_generated_from_its_committed_report(tmp_path):
+    assert "No full-profile run of `active`" in readme.full_block("active", tmp_path)
+    (tmp_path / "figures").mkdir()
+    rep = {"budget": "full", "clean": True, "commit": "abcdef123456", "seconds": 1234.4,
+           "claims": [{"id": "active.T9", "title": "a title", "provenance": "spec 1",
+                       "bounds": ["T9 (reconstructed)"], "methods": ["m [S]"],
+                       "verdict": "inconclusive", "measured": 0.96, "interval": [0.9, 1.04],
+                       "theory": 1.0, "details": "beta(d=3) / beta(d=2) = 0.96 | x"},
+                      {"id": "collab.P1", "verdict": "holds", "details": "other paper"}]}
+    readme.full_report_path("active", tmp_path).write_text(json.dumps(rep))
+    body = readme.full_block("active", tmp_path)
+    assert body.startswith("`simlab verify --paper active --full` at commit abcdef1, 1 claims "
+                           "in 1234 s:")
+    assert "| T9 | a title | spec 1 |" in body and "| inconclusive | 0.96 [0.9, 1.04] vs 1 |" \
+        in body
+    assert "- **T9** (inconclusive): beta(d=3) / beta(d=2) = 0.96 \\| x" in body
+    assert "other paper" not in body
+    text = "<!-- BEGIN simlab:fullverify active -->\nstale\n<!-- END simlab:fullverify active -->"
+    assert readme.render(text, {"claims": []}, tmp_path) == (
+        "<!-- BEGIN simlab:fullverify active -->\n" + body +
+        "\n<!-- END simlab:fullverify active -->")
