@@ -391,6 +391,16 @@ def _trend(res, key, ref, z):
     return float(np.exp(m)), float(np.exp(m - z * se)), float(np.exp(m + z * se))
 
 
+def _beta_summary(res, betas, name: str, k_of) -> str:
+    """``"beta(name=c) = v [lo, hi], ...; median rounds uniform / CMV: name=c: a / b, ..."``
+    over the cells ``c`` of ``res`` (``k_of(c)``: the cell's batch size)."""
+    return ", ".join(f"beta({name}={c}) = {v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]"
+                     for c, v in betas.items()) \
+        + "; median rounds uniform / CMV: " + ", ".join(
+            f"{name}={c}: {np.median(res[c][0]) / k_of(c):g} / "
+            f"{np.median(res[c][1]) / k_of(c):g}" for c in res)
+
+
 def _worst_interval(m, bounds) -> stats.Check:
     """The worst of the interval checks of ``m``'s points against ``bounds[i]`` (keyword
     arguments of :func:`simlab.engine.stats.interval_check`)."""
@@ -429,12 +439,8 @@ def t2_measure(r) -> Measurement:
     return Measurement(
         x=np.asarray(xs), mean=mean, lo=lo, hi=hi, z=z, axis="quantity",
         details=f"stream mode, V-{p['reading']}, k = {p['k']}, k_m = {p['km_ratio']:g} k, "
-                f"eps = {p['eps']:g}, {b['replicas']} paired replicas: " + ", ".join(
-                    f"beta(d={d}) = {v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]"
-                    for d, v in betas.items())
-                + "; median rounds uniform / CMV: " + ", ".join(
-                    f"d={d}: {np.median(res[d][0]) / p['k']:g} / "
-                    f"{np.median(res[d][1]) / p['k']:g}" for d in dims)
+                f"eps = {p['eps']:g}, {b['replicas']} paired replicas: "
+                + _beta_summary(res, betas, "d", lambda d: p["k"])
                 + ("; at d = 2 the V-det features (candidates projected on w^perp and "
                    "normalised) are +-u, every gain ties and V-det returns the top-k batch: "
                    "its beta there is top-k Margin's gain over uniform-in-band sampling "
@@ -492,12 +498,8 @@ def t2k_measure(r) -> Measurement:
         mean=[v[0] for v in trend], lo=[v[1] for v in trend], hi=[v[2] for v in trend], z=z,
         axis="quantity",
         details=f"stream mode, V-cells, d = {p['d']}, k_m = {p['km_ratio']:g} k, eps = "
-                f"{p['eps']:g}, {b['replicas']} paired replicas per k: " + ", ".join(
-                    f"beta(k={k}) = {v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]"
-                    for k, v in betas.items())
-                + "; median rounds uniform / CMV: " + ", ".join(
-                    f"k={k}: {np.median(res[k][0]) / k:g} / {np.median(res[k][1]) / k:g}"
-                    for k in ks),
+                f"{p['eps']:g}, {b['replicas']} paired replicas per k: "
+                + _beta_summary(res, betas, "k", lambda k: k),
         series={"beta": {f"k={k}": v[:3] for k, v in betas.items()}})
 
 

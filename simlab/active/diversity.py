@@ -181,6 +181,19 @@ def _gnorms(A, Z):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def nth_unchosen(chosen, u, free):  # pragma: no cover - compiled
+    """The ``floor(u * free)``-th (at most the last) of the ``free`` rows not ``chosen``: a
+    uniform pick among them for ``u`` uniform on ``[0, 1)``."""
+    r = min(int(u * free), free - 1)
+    for i in range(chosen.size):
+        if not chosen[i]:
+            if r == 0:
+                return i
+            r -= 1
+    return -1
+
+
+@njit(cache=True)
 def _kmeanspp_kernel(A, Z, g2, k, u, out, colmajor):  # pragma: no cover - compiled
     n = A.shape[0]
     mind = np.full(n, np.inf)
@@ -215,16 +228,7 @@ def _kmeanspp_kernel(A, Z, g2, k, u, out, colmajor):  # pragma: no cover - compi
                     c = i
                     break
         else:  # every unchosen point duplicates a center: uniform over the unchosen
-            r = int(u[t - 1] * (n - t))
-            if r > n - t - 1:
-                r = n - t - 1
-            c = -1
-            for i in range(n):
-                if not chosen[i]:
-                    if r == 0:
-                        c = i
-                        break
-                    r -= 1
+            c = nth_unchosen(chosen, u[t - 1], n - t)
         out[t] = c
         chosen[c] = True
 

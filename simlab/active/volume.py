@@ -41,6 +41,7 @@ import warnings
 import numpy as np
 from numba import njit
 
+from simlab.active.diversity import nth_unchosen
 from simlab.active.samplers import Sampler, _check, embeddings, margin_scores
 
 __all__ = ["ClusterMarginVSampler", "READINGS", "kmeans", "log_det", "project_out",
@@ -247,15 +248,8 @@ def _seed_kernel(P, first, u, idx):  # pragma: no cover - compiled
     _sqdist_to(P, P[first], dmin)
     for t in range(1, idx.size):
         j = _seed_step(P, dmin, taken, u[t - 1])
-        if j < 0:
-            free = n - t
-            r = min(int(u[t - 1] * free), free - 1)
-            for i in range(n):
-                if not taken[i]:
-                    if r == 0:
-                        j = i
-                        break
-                    r -= 1
+        if j < 0:  # every remaining weight is 0: uniform over the rows not taken
+            j = nth_unchosen(taken, u[t - 1], n - t)
         idx[t] = j
         taken[j] = True
         _sqdist_to(P, P[j], d)

@@ -265,3 +265,37 @@ def test_sampler_bad_input():
         S = ClusterMarginVSampler("cells", k_m=500).select(4, X, U[:30], model,
                                                            np.random.default_rng(0))
     assert S.size == 4 and np.isin(S, U[:30]).all()
+
+
+def _reference_seeding(P, k, rng):
+    """k-means++ seeding written plainly (numpy): the compiled kernel must draw the same."""
+    n = P.shape[0]
+    idx = [int(rng.integers(n))]
+    dmin = ((P - P[idx[0]]) ** 2).sum(axis=1)
+    taken = np.zeros(n, dtype=bool)
+    taken[idx[0]] = True
+    for _ in range(1, k):
+        w = np.where(taken, 0.0, dmin)
+        u = rng.random()
+        if w.sum() > 0:
+            j = min(int(np.searchsorted(np.cumsum(w), u * np.cumsum(w)[-1], side="right")),
+                    n - 1)
+            while taken[j]:
+                j -= 1
+        else:
+            free = np.flatnonzero(~taken)
+            j = int(free[min(int(u * free.size), free.size - 1)])
+        idx.append(j)
+        taken[j] = True
+        dmin = np.minimum(dmin, ((P - P[j]) ** 2).sum(axis=1))
+    return P[idx]
+
+
+@pytest.mark.parametrize("shape, k", [((200, 2), 20), ((500, 3), 60), ((12, 2), 5)])
+def test_compiled_kmeans_seeding_draws_what_the_plain_version_draws(shape, k):
+    P = np.random.default_rng(k).standard_normal(shape)
+    if shape[0] == 12:  # duplicates: the weights run out, the fallback is uniform
+        P = np.repeat(P[:3], 4, axis=0)
+    for seed in range(5):
+        C, _ = kmeans(P, k, np.random.default_rng(seed), iters=0)
+        assert np.allclose(C, _reference_seeding(P, k, np.random.default_rng(seed))), seed
