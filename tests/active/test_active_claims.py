@@ -130,3 +130,11 @@ def test_log_ratio_and_bootstrap_on_hand_made_numbers():
     pt, lo, hi = bootstrap(Ninf, lambda y: -np.inf if not np.isfinite(y).all() else 1.0, 20,
                            np.random.default_rng(0), 0.05)
     assert pt == -np.inf and lo == -np.inf
+
+
+def test_t2k_takes_a_horizon_per_batch_size():
+    c = REGISTRY["active.T2-k"]
+    v = c.run(budget={"replicas": 3, "ks": (10, 30), "rounds": (20, 15)})
+    assert "beta(k=10)" in v.details and "beta(k=30)" in v.details, v.details
+    with pytest.raises(ValueError):  # one horizon per batch size, or one for all
+        c.run(budget={"replicas": 3, "ks": (10, 30), "rounds": (20,)})
