@@ -27,6 +27,11 @@ process holds; ``rss_before_mb`` is the resident memory when the arm started):
   thread each); the workers are started before the clock starts (``startup_seconds``), and
   ``worker_peak_rss_mb`` is the sum of the workers' peaks (``total_peak_rss_mb`` adds the
   main process's).
+* ``ship_pool_to_worker``: the time to send the whole pool to one started worker process
+  (a task that receives it and returns its size), beside ``level1_seconds``, level 1's
+  time in the serial clustering (k-means fit and the assignment of every point): what
+  moving level 1 to workers would cost before it saved anything (simlab keeps level 1 in
+  the calling process, :mod:`simlab.active.two_level`).
 * ``selection``: one Cluster-Margin round,
   :func:`simlab.active.cluster_margin.cluster_margin_batch` with ``k_t = 5*10^4`` and
   ``k_m = 10 k_t = 5*10^5`` on the unlabelled points' margins and cluster labels (median of
@@ -182,6 +187,21 @@ def _cluster_arm(Z, eps, bucket_size, executor) -> tuple[dict, np.ndarray]:
     return res, labels
 
 
+def _nbytes(a) -> int:  # a worker task: receive the pool
+    return int(a.nbytes)
+
+
+def _ship_arm(Z) -> dict:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1) as ex:
+        ex.submit(_nbytes, np.zeros(1)).result()  # the worker is started
+        t0 = time.perf_counter()
+        size = ex.submit(_nbytes, Z).result()
+        sec = time.perf_counter() - t0
+    return {"seconds": round(sec, 4), "mb": round(size / 2**20, 1)}
+
+
 def _selection_arm(clusters_u, scores, k_t, k_m, rounds) -> tuple[dict, np.ndarray]:
     times, batch = [], None
     for r in range(rounds):
@@ -252,6 +272,10 @@ def run_benchmark(quick: bool) -> dict:
         same &= bool(np.array_equal(lab, lab_serial))
         _log(f"two-level local {w} worker(s) {res['seconds']} s")
     labels = lab_serial
+    ship = _ship_arm(Z)
+    ship["level1_seconds"] = results["two_level_serial"]["info"]["seconds"]["level1_kmeans"]
+    results["ship_pool_to_worker"] = ship
+    _log(f"ship the pool to a worker {ship['seconds']} s (level 1: {ship['level1_seconds']} s)")
 
     # one Cluster-Margin round at k_t, k_m on the unlabelled points
     rng = np.random.default_rng([3, 5])

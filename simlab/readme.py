@@ -33,7 +33,7 @@ _BLOCK = re.compile(r"(<!-- BEGIN simlab:(?P<name>[a-z]+)(?: (?P<arg>[a-z0-9_-]+
                     r"(?P<body>.*?)(<!-- END simlab:(?P=name)(?: (?P=arg))? -->)", re.S)
 VERDICTS = ("holds", "violated", "inconclusive")
 #: The benchmark columns the README shows (those a record has), in this order.
-COLUMNS = ("seconds", "startup_seconds", "warmup_seconds", "task_seconds_sum",
+COLUMNS = ("seconds", "level1_seconds", "startup_seconds", "warmup_seconds", "task_seconds_sum",
            "mean_task_seconds", "workers", "peak_rss_mb", "worker_peak_rss_mb",
            "final_grad_norm_sq", "rel_error_vs_exact", "seconds_train", "seconds_serving",
            "backward", "final_test_acc", "time_to_target_seconds_train",

@@ -80,9 +80,10 @@ with the same call on a dask cluster (``executor=DaskExecutor(scheduler=...)``):
 process holds the pool, runs level 1's assignment, the candidate search and the merge pass,
 and sends each bucket's (and each boundary component's) rows to the workers. Level 1 stays
 in the calling process (the issue's "k-means first level where it helps"): on the
-benchmark's 10^6-point, 32-d pool it took 1.6-4.6 s of about 42 s (measured), and sending
-its assignment pass to workers would ship the whole pool (256 MB at float64) to compute
-what takes the calling process about as long as the transfer (an estimate, not measured).
+benchmark's 10^6-point, 32-d float32 pool (``python benchmarks/active_scale.py``, arm
+``ship_pool_to_worker``) level 1 took 1.6 s of the 41-56 s clustering, and sending the pool
+(122 MB) to one started worker took 0.95 s, so splitting level 1's assignment over two
+workers would save at most a few tenths of a second (measured on 2 cores).
 """
 
 from __future__ import annotations

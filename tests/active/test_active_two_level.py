@@ -308,9 +308,12 @@ def test_active_scale_benchmark_quick_prints_one_json_line(tmp_path):
     assert {"benchmark", "threads", "versions", "params", "results", "targets"} <= set(rec)
     arms = {"two_level_serial", "two_level_local_1", "two_level_local_2", "selection",
             "exact_hac_2e4", "two_level_2e4", "margin_simlab", "margin_skactiveml"}
-    assert arms == set(rec["results"])
+    assert arms | {"ship_pool_to_worker"} == set(rec["results"])
     for arm in arms:
         assert rec["results"][arm]["seconds"] > 0 and rec["results"][arm]["peak_rss_mb"] > 0
+    ship = rec["results"]["ship_pool_to_worker"]
+    assert ship["seconds"] > 0 and ship["level1_seconds"] > 0
+    assert ship["mb"] == pytest.approx(rec["params"]["n"] * 32 * 4 / 2**20, abs=0.1)
     for target in rec["targets"].values():
         assert {"value", "goal", "pass"} <= set(target)
     assert rec["targets"]["margin_same_set"]["pass"] is True

@@ -131,8 +131,10 @@ def _counts(out: str) -> tuple[int, int, int]:
 
 
 def test_3_two_runs_of_one_spec_on_one_store_split_the_work(tmp_path):
-    # 32 records of about 0.1 s each: the two runs overlap whichever starts first
-    spec_dict = {**SPEC, "steps": 20000, "replicas": 256, "blocks": 4,
+    # 32 records of about 0.3 s each: the two runs overlap whichever starts first, even when
+    # one starts seconds after the other (with 0.1 s each, a CI run once saw the first
+    # process compute all 32 before the second claimed any: (0, 32, 0) and (0, 0, 32))
+    spec_dict = {**SPEC, "steps": 60000, "replicas": 256, "blocks": 4,
                  "task": {"name": "SharedHessianQuadratics", "d": 16, "n_aux": 2}}
     spec_file = write_spec(tmp_path, spec_dict)
     spec = Sweep.from_toml(spec_file)
