@@ -56,18 +56,26 @@ def _sq_rows(Z, i, c):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _update_min_sqdist(Z, c, mind, acc, colmajor):  # pragma: no cover - compiled
+def sqdist_colmajor(Z, c, acc):  # pragma: no cover - compiled
+    """``acc[i] = ||Z[i] - c||^2`` for every row of a Fortran-ordered ``Z`` (coordinates
+    outside, rows inside: vectorised), each row summed in coordinate order."""
+    n, D = Z.shape
+    for i in range(n):
+        acc[i] = 0.0
+    for j in range(D):
+        cj = c[j]
+        for i in range(n):
+            t = Z[i, j] - cj
+            acc[i] += t * t
+
+
+@njit(cache=True)
+def update_min_sqdist(Z, c, mind, acc, colmajor):  # pragma: no cover - compiled
     """``mind[i] = min(mind[i], ||Z[i] - c||^2)`` for every row (rows with ``mind <= 0``
     cannot decrease and are skipped)."""
-    n, D = Z.shape
+    n = Z.shape[0]
     if colmajor:
-        for i in range(n):
-            acc[i] = 0.0
-        for j in range(D):
-            cj = c[j]
-            for i in range(n):
-                t = Z[i, j] - cj
-                acc[i] += t * t
+        sqdist_colmajor(Z, c, acc)
         for i in range(n):
             if acc[i] < mind[i]:
                 mind[i] = acc[i]
@@ -105,7 +113,7 @@ def _greedy_kernel(Z, k, mind, out, start, colmajor):  # pragma: no cover - comp
         mind[b] = -np.inf
         for j in range(D):
             c[j] = Z[b, j]
-        _update_min_sqdist(Z, c, mind, acc, colmajor)
+        update_min_sqdist(Z, c, mind, acc, colmajor)
         mind[b] = -np.inf
 
 
@@ -268,7 +276,7 @@ def _fortran_rows(M: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _min_sqdist_to(Z: np.ndarray, rows: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """``min_{c in centers} ||Z[r] - Z[c]||^2`` for every ``r`` in ``rows``, summed as every
     kernel sums it (so it equals ``centers``-by-``centers`` updates with
-    :func:`_update_min_sqdist`), in ``O(len(rows) * len(centers) * D)`` time, blocks of
+    :func:`update_min_sqdist`), in ``O(len(rows) * len(centers) * D)`` time, blocks of
     :data:`_CENTER_BLOCK` centers at a time (fixed extra memory).
 
     (Tried: a BLAS estimate ``|z|^2 + |c|^2 - 2 z.c`` with an exact recheck of the
@@ -298,7 +306,7 @@ def _greedy(Zp: np.ndarray, k: int, mind: np.ndarray, rng, draw_first: bool) -> 
         out[0] = f
         mind[f] = -np.inf
         acc = np.empty(Zp.shape[0] if colmajor else 0)
-        _update_min_sqdist(Zp, np.ascontiguousarray(Zp[f]), mind, acc, colmajor)
+        update_min_sqdist(Zp, np.ascontiguousarray(Zp[f]), mind, acc, colmajor)
         mind[f] = -np.inf
         start = 1
     if k > start:
@@ -554,6 +562,13 @@ def kmeans_pp_seeding(A, Z, k: int, rng: np.random.Generator) -> np.ndarray:
 CORESET_CENTERS = ("all", "part")
 
 
+def check_coreset_centers(centers, name: str = "centers") -> str:
+    """``centers`` if it is one of :data:`CORESET_CENTERS`, else ``ValueError``."""
+    if centers not in CORESET_CENTERS:
+        raise ValueError(f"{name} must be one of {CORESET_CENTERS}, got {centers!r}")
+    return centers
+
+
 class CoreSetSampler(Sampler):
     """CoreSet: greedy k-center on the embeddings ``z(x)`` with the labeled set as initial
     centers (spec 3; Sener & Savarese 2018) [S/M].
@@ -594,9 +609,7 @@ class CoreSetSampler(Sampler):
 
     def __init__(self, partitions: int = 1, centers: str = "all"):
         self.partitions = _check_partitions(partitions)
-        if centers not in CORESET_CENTERS:
-            raise ValueError(f"centers must be one of {CORESET_CENTERS}, got {centers!r}")
-        self.centers = centers
+        self.centers = check_coreset_centers(centers)
 
     def __repr__(self) -> str:
         return f"CoreSetSampler(partitions={self.partitions}, centers={self.centers!r})"
@@ -619,10 +632,10 @@ class CoreSetSampler(Sampler):
         n = Z.shape[0]
         free = np.zeros(n, dtype=bool)
         free[U] = True
-        L = np.flatnonzero(~free)
-        U = np.sort(U)
         if self.partitions > 1 and self.centers == "part":
             return self._select_part_centers(Z, k, free, rng)
+        L = np.flatnonzero(~free)
+        U = np.sort(U)
         mind_U = _min_sqdist_to(Z, U, L) if L.size else np.full(U.size, np.inf)
         pos = np.full(n, -1, dtype=np.int64)
         pos[U] = np.arange(U.size)

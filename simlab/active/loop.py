@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simlab.active.diversity import CORESET_CENTERS
+from simlab.active.diversity import check_coreset_centers
 from simlab.active.learners import SoftmaxRegression, check_features
 from simlab.active.pools import PoolTask
 from simlab.active.samplers import SAMPLERS, Sampler, make_sampler
@@ -268,9 +268,7 @@ class ActiveLearning(LoopMethod):
         p = self.partitions
         if isinstance(p, bool) or int(p) != p or p < 1:
             raise ValueError(f"partitions must be an integer >= 1, got {p!r}")
-        if self.coreset_centers not in CORESET_CENTERS:
-            raise ValueError(f"coreset_centers must be one of {CORESET_CENTERS}, got "
-                             f"{self.coreset_centers!r}")
+        check_coreset_centers(self.coreset_centers, "coreset_centers")
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
         for name, lo in (("k", 1), ("n_seed", 1), ("hidden", 1), ("epochs", 1)):

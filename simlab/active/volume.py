@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 from numba import njit
 
-from simlab.active.diversity import nth_unchosen
+from simlab.active.diversity import nth_unchosen, sqdist_colmajor, update_min_sqdist
 from simlab.active.samplers import Sampler, _check, embeddings, margin_scores
 
 __all__ = ["ClusterMarginVSampler", "READINGS", "kmeans", "log_det", "project_out",
@@ -198,17 +198,6 @@ def vdet_select(Phi, k: int, lam: float = 1e-3) -> np.ndarray:
 
 
 @njit(cache=True)
-def _sqdist_to(P, c, out):  # pragma: no cover - compiled
-    """``out[i] = ||P[i] - c||^2``, each row summed in coordinate order."""
-    for i in range(P.shape[0]):
-        s = 0.0
-        for j in range(P.shape[1]):
-            t = P[i, j] - c[j]
-            s += t * t
-        out[i] = s
-
-
-@njit(cache=True)
 def _seed_step(P, dmin, taken, u):  # pragma: no cover - compiled
     """One D^2-sampling draw: the first row whose cumulative weight (``dmin`` over the rows
     not taken, summed in row order) exceeds ``u`` times the total, stepped back to a weighted
@@ -240,52 +229,42 @@ def _seed_kernel(P, first, u, idx):  # pragma: no cover - compiled
     centre): D^2 sampling, or the ``floor(u m)``-th of the ``m`` rows not yet taken when
     every remaining weight is 0 (duplicates)."""
     n = P.shape[0]
-    dmin = np.empty(n)
-    d = np.empty(n)
+    dmin = np.full(n, np.inf)
+    acc = np.empty(0)  # row-major: no accumulator
     taken = np.zeros(n, dtype=np.bool_)
     idx[0] = first
     taken[first] = True
-    _sqdist_to(P, P[first], dmin)
+    update_min_sqdist(P, P[first], dmin, acc, False)
     for t in range(1, idx.size):
         j = _seed_step(P, dmin, taken, u[t - 1])
         if j < 0:  # every remaining weight is 0: uniform over the rows not taken
             j = nth_unchosen(taken, u[t - 1], n - t)
         idx[t] = j
         taken[j] = True
-        _sqdist_to(P, P[j], d)
-        for i in range(n):
-            if d[i] < dmin[i]:
-                dmin[i] = d[i]
+        update_min_sqdist(P, P[j], dmin, acc, False)
 
 
 @njit(cache=True)
-def _assign_kernel(PT, centers, lab, dist):  # pragma: no cover - compiled
-    """The nearest centre of every row (ties: the smaller index) and its squared distance;
-    ``PT`` holds the rows as columns (one centre against all rows at unit stride:
-    vectorised), each pair summed in coordinate order."""
-    D, n = PT.shape
+def _assign_kernel(PF, centers, lab, dist):  # pragma: no cover - compiled
+    """The nearest centre of every row of the Fortran-ordered ``PF`` (ties: the smaller
+    index) and its squared distance (:func:`~simlab.active.diversity.sqdist_colmajor`)."""
+    n = PF.shape[0]
     acc = np.empty(n)
     for i in range(n):
         dist[i] = np.inf
         lab[i] = 0
     for q in range(centers.shape[0]):
-        for i in range(n):
-            acc[i] = 0.0
-        for j in range(D):
-            cj = centers[q, j]
-            for i in range(n):
-                t = PT[j, i] - cj
-                acc[i] += t * t
+        sqdist_colmajor(PF, centers[q], acc)
         for i in range(n):
             if acc[i] < dist[i]:
                 dist[i] = acc[i]
                 lab[i] = q
 
 
-def _assign(P: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lab = np.empty(P.shape[0], dtype=np.int64)
-    dist = np.empty(P.shape[0])
-    _assign_kernel(np.ascontiguousarray(P.T), np.ascontiguousarray(centers), lab, dist)
+def _assign(PF: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = np.empty(PF.shape[0], dtype=np.int64)
+    dist = np.empty(PF.shape[0])
+    _assign_kernel(PF, np.ascontiguousarray(centers), lab, dist)
     return lab, dist
 
 
@@ -315,7 +294,15 @@ def kmeans(Phi, k: int, rng: np.random.Generator, iters: int = 10
     labels : ndarray of int64, shape (n,)
         The nearest centre of each row (ties: the smaller centre index).
     """
-    P = np.ascontiguousarray(_check_phi(Phi))
+    centers, lab, _ = _kmeans(_check_phi(Phi), k, rng, iters)
+    return centers, lab
+
+
+def _kmeans(P: np.ndarray, k: int, rng: np.random.Generator, iters: int):
+    """:func:`kmeans` on a checked ``P``, also returning each row's squared distance to its
+    centre."""
+    P = np.ascontiguousarray(P)
+    PF = np.asfortranarray(P)  # the assignment's layout, made once
     n = P.shape[0]
     k = _check_k(k, n)
     if isinstance(iters, bool) or int(iters) != iters or iters < 0:
@@ -324,7 +311,7 @@ def kmeans(Phi, k: int, rng: np.random.Generator, iters: int = 10
     first = int(rng.integers(n))
     _seed_kernel(P, first, rng.random(k - 1), idx)
     centers = P[idx].copy()
-    lab, _ = _assign(P, centers)
+    lab, dist = _assign(PF, centers)
     for _ in range(int(iters)):
         cnt = np.bincount(lab, minlength=k)
         sums = np.zeros_like(centers)
@@ -333,11 +320,11 @@ def kmeans(Phi, k: int, rng: np.random.Generator, iters: int = 10
         nz = cnt > 0
         sums[nz] = np.add.reduceat(P[order], starts[nz], axis=0)
         centers[nz] = sums[nz] / cnt[nz, None]
-        new, _ = _assign(P, centers)
+        new, dist = _assign(PF, centers)
         if np.array_equal(new, lab):
             break
         lab = new
-    return centers, lab
+    return centers, lab, dist
 
 
 def vcells_select(Phi, k: int, rng: np.random.Generator, iters: int = 10) -> np.ndarray:
@@ -372,8 +359,7 @@ def vcells_select(Phi, k: int, rng: np.random.Generator, iters: int = 10) -> np.
     k = _check_k(k, n)
     if k == n:
         return np.arange(n, dtype=np.int64)
-    centers, lab = kmeans(P, k, rng, iters)
-    _, dist = _assign(P, centers)
+    _, lab, dist = _kmeans(P, k, rng, iters)
     order = np.lexsort((np.arange(n), dist, lab))  # by cell, then distance, then index
     first = np.ones(n, dtype=bool)
     first[1:] = lab[order][1:] != lab[order][:-1]

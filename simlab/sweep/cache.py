@@ -265,15 +265,18 @@ class SimRun:
 
 
 def _as_run(r) -> SimRun:
-    if isinstance(r, SimRun):
-        return r
     if isinstance(r, dict):
         try:
-            return SimRun(**r)
+            r = SimRun(**r)
         except TypeError as e:
             raise ValueError(f"a run must have SimRun's keys (task, method, steps, replicas, "
                              f"seed, checkpoints, backend): {e}") from None
-    raise ValueError(f"a run must be a SimRun or a dict of its fields, got {type(r).__name__}")
+    if not isinstance(r, SimRun):
+        raise ValueError(f"a run must be a SimRun or a dict of its fields, got "
+                         f"{type(r).__name__}")
+    if isinstance(r.steps, bool):  # _plan would make no job for it
+        raise ValueError(f"steps must be an integer, got {r.steps!r}")
+    return r
 
 
 def cached_simulate_many(runs, *, store=None, executor: str | None = "serial",

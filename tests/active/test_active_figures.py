@@ -92,4 +92,3 @@ def test_label_complexity_quick(tmp_path):
     got = meta["curves"]["d=5/margin_uniform"]["mean"]
     np.testing.assert_allclose([float(g) if not isinstance(g, str) else np.inf for g in got],
                                want)
-

@@ -92,6 +92,8 @@ def test_bad_runs_failures_and_divergence(tmp_path):
         cached_simulate_many([(TASK, WGA(), 10)], store=store)
     with pytest.raises(ValueError, match="SimRun's keys"):
         cached_simulate_many([dict(task=TASK, method=WGA(), steps=10, reps=3)], store=store)
+    with pytest.raises(ValueError, match="steps must be an integer"):
+        cached_simulate_many([SimRun(TASK, WGA(), True)], store=store)
     with pytest.raises(ValueError, match="CUDA"):
         cached_simulate_many([SimRun(TASK, WGA(), 10, backend="cuda")], store=store)
     with pytest.raises(DivergenceError):
